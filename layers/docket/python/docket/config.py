@@ -1,0 +1,64 @@
+"""Validated configuration: one pydantic settings model, read from DOCKET_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCKET_", extra="ignore")
+
+    # where we run
+    region: str = "us-east-1"
+    stage: str = "local"
+    log_level: str = "INFO"
+
+    # resources (names match infra/constants and the local cloud's wiring)
+    documents_bucket: str = "docket-documents"
+    text_bucket: str = "docket-text"
+    documents_table: str = "docket-documents"
+    chunks_table: str = "docket-chunks"
+    ingest_dlq_url: str | None = None
+
+    # ingestion
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    chunk_size_tokens: int = Field(default=256, ge=32, le=512)
+    chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)
+
+    # embeddings
+    embedding_provider: Literal["onnx", "hash"] = "onnx"
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    embedding_batch_size: int = Field(default=32, ge=1, le=256)
+    model_dir: Path | None = None
+    embedding_threads: int = Field(default=0, ge=0)
+
+    # search
+    search_backend: Literal["embedded", "opensearch"] = "embedded"
+    index_dir: Path = Path(".docket/index")
+    rrf_k: int = Field(default=60, ge=1)
+    candidate_k: int = Field(default=100, ge=1, le=1000)
+
+    # answers
+    answerer: Literal["extractive"] = "extractive"
+    min_answer_score: float = 0.35
+
+    # auth: the local cloud signs development tokens with this secret (HS256);
+    # on AWS the HTTP API's JWT authorizer verifies tokens and passes the claims.
+    auth_mode: Literal["local", "jwt_authorizer"] = "local"
+    dev_token_secret: str = "docket-local-development-secret-change-me"
+    token_issuer: str = "docket-local"
+    token_audience: str = "docket"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Embedding providers behind one port (see port.py)."""

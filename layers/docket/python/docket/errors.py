@@ -1,0 +1,103 @@
+"""Domain exceptions, one module, mapped to HTTP status and to ASL Retry/Catch names in one place each.
+
+Each error carries a stable machine-readable ``code``; ``permanent`` errors are never retried
+(a corrupt file stays corrupt) and go straight to the dead-letter queue with their reason.
+"""
+
+from __future__ import annotations
+
+
+class DocketError(Exception):
+    code = "internal_error"
+    permanent = False
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.__class__.__name__)
+        self.message = message or self.__class__.__name__
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+# --- extraction (permanent: the same bytes always fail the same way) ---------------------------
+
+
+class ExtractionError(DocketError):
+    code = "extraction_failed"
+    permanent = True
+
+
+class UnsupportedFormat(ExtractionError):
+    code = "unsupported_format"
+
+
+class CorruptDocument(ExtractionError):
+    code = "corrupt_document"
+
+
+class EncryptedDocument(ExtractionError):
+    code = "encrypted_document"
+
+
+class EmptyDocument(ExtractionError):
+    code = "empty_document"
+
+
+class NoTextLayer(ExtractionError):
+    """A scanned or image-only document: it has pages but no extractable text."""
+
+    code = "no_text_layer"
+
+
+class FileTooLarge(ExtractionError):
+    code = "file_too_large"
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+class Unauthorized(DocketError):
+    code = "unauthorized"
+    permanent = True
+
+
+class Forbidden(DocketError):
+    code = "forbidden"
+    permanent = True
+
+
+class NotFound(DocketError):
+    code = "not_found"
+    permanent = True
+
+
+class InvalidRequest(DocketError):
+    code = "invalid_request"
+    permanent = True
+
+
+class Conflict(DocketError):
+    code = "conflict"
+    permanent = True
+
+
+# --- search and models ----------------------------------------------------------------------------
+
+
+class ModelMismatch(DocketError):
+    """The query embedder's model differs from the model the index was built with."""
+
+    code = "embedding_model_mismatch"
+    permanent = True
+
+
+class IndexUnavailable(DocketError):
+    code = "index_unavailable"
+
+
+class EmbeddingUnavailable(DocketError):
+    code = "embedding_unavailable"
+
+
+class StoreUnavailable(DocketError):
+    code = "store_unavailable"

@@ -1,0 +1,1 @@
+"""Search: the index port, the embedded and OpenSearch adapters, fusion and retrieval."""

@@ -1,0 +1,41 @@
+"""The search index port. The embedded index (tantivy + NumPy) and OpenSearch both implement it,
+and both pass tests/unit/search/test_index_contract.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from docket.embedding.port import Vectors
+from docket.models import ChunkRecord, EmbeddingModelInfo, SearchFilter, SearchHit
+
+
+class SearchIndex(Protocol):
+    @property
+    def model(self) -> EmbeddingModelInfo:
+        """The embedding model whose vectors this index holds."""
+        ...
+
+    def upsert(self, chunks: Sequence[ChunkRecord], vectors: Vectors) -> None:
+        """Insert or replace chunks by chunk_id (vectors row i belongs to chunks[i])."""
+        ...
+
+    def update_metadata(self, chunks: Sequence[ChunkRecord]) -> int:
+        """Replace non-text fields (ACL groups, ordinal, pages) keeping stored vectors; returns count."""
+        ...
+
+    def delete_chunks(self, tenant: str, chunk_ids: Sequence[str]) -> int: ...
+
+    def delete_document(self, tenant: str, document_id: str) -> int: ...
+
+    def count_document(self, tenant: str, document_id: str) -> int: ...
+
+    def search_bm25(self, query: str, flt: SearchFilter, k: int) -> list[SearchHit]: ...
+
+    def search_knn(self, vector: Vectors, flt: SearchFilter, k: int) -> list[SearchHit]: ...
+
+    def commit(self) -> None:
+        """Make writes durable and visible to searches."""
+        ...
+
+    def close(self) -> None: ...
