@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     documents_table: str = "docket-documents"
     chunks_table: str = "docket-chunks"
     ingest_dlq_url: str | None = None
+    # the S3 endpoint that presigned upload URLs point at (the local cloud's S3 server)
+    s3_public_endpoint: str | None = None
+    upload_url_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
 
     # ingestion
     max_file_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
@@ -38,7 +41,7 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(default=0, ge=0)
 
     # search
-    search_backend: Literal["embedded", "opensearch"] = "embedded"
+    search_backend: Literal["embedded"] = "embedded"  # "opensearch" arrives with the AWS issue
     index_dir: Path = Path(".docket/index")
     rrf_k: int = Field(default=60, ge=1)
     candidate_k: int = Field(default=100, ge=1, le=1000)

@@ -103,6 +103,7 @@ class DocumentRecord(BaseModel):
     reason: str | None = None
     reason_code: str | None = None
     content_hash: str | None = None
+    indexed_hash: str | None = None
     size_bytes: int | None = None
     page_count: int | None = None
     chunk_count: int | None = None

@@ -1,0 +1,1 @@
+"""The HTTP API: routes (Powertools APIGatewayHttpResolver), request/response models, error mapping."""

@@ -1,0 +1,172 @@
+"""Routes of the HTTP API. The api function's handler resolves events with ``app``.
+
+Every route needs a verified principal (claims put on the event by the JWT authorizer); errors are
+typed in docket.errors and mapped to HTTP status here, once.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
+from pydantic import BaseModel, Field
+
+from docket import errors
+from docket.auth import principal_from_event
+from docket.config import get_settings
+from docket.models import DocumentRecord, GroupName, Principal
+from docket.observability import logger
+from docket.query import QueryRequest, QueryResponse
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+_STATUS: dict[type[errors.DocketError], int] = {
+    errors.InvalidRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.FileTooLarge: 413,
+    errors.ModelMismatch: 409,
+    errors.IndexUnavailable: 503,
+    errors.EmbeddingUnavailable: 503,
+    errors.StoreUnavailable: 503,
+}
+
+
+def _error(status: int, code: str, message: str) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"error": {"code": code, "message": message}}),
+    )
+
+
+@app.exception_handler(errors.DocketError)
+def _docket_error(exc: errors.DocketError) -> Response[Any]:
+    status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
+    if status >= 500:
+        logger.exception("request failed", code=exc.code)
+    return _error(status, exc.code, exc.message)
+
+
+@app.exception_handler(json.JSONDecodeError)
+def _bad_json(exc: json.JSONDecodeError) -> Response[Any]:
+    return _error(400, "invalid_json", f"request body is not valid JSON: {exc.msg}")
+
+
+def principal() -> Principal:
+    return principal_from_event(app.current_event.raw_event)
+
+
+# --- models ------------------------------------------------------------------------------------------
+
+
+class CreateDocumentRequest(BaseModel):
+    source: str = Field(min_length=1, max_length=900, description="file name or path within the tenant")
+    acl_groups: list[GroupName] = Field(default_factory=list, max_length=50)
+    size_bytes: int | None = Field(default=None, ge=0)
+
+
+class CreateDocumentResponse(BaseModel):
+    document_id: str
+    key: str
+    upload_url: str
+    upload_method: str = "PUT"
+    expires_in: int
+    document: DocumentRecord
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentRecord]
+
+
+DocId = Annotated[str, PathParam(pattern=r"^doc_[0-9a-f]{24}$")]
+
+
+# --- services ----------------------------------------------------------------------------------------
+
+
+@cache
+def documents() -> Any:
+    from docket.documents import DocumentService, S3UploadSigner
+    from docket.store.dynamodb import DynamoDocumentStore
+    from docket.store.s3 import S3BlobStore
+
+    settings = get_settings()
+    return DocumentService(
+        settings,
+        DynamoDocumentStore(settings.documents_table),
+        S3BlobStore(),
+        S3UploadSigner(settings.s3_public_endpoint),
+    )
+
+
+def queries() -> Any:
+    from docket.query import get_query_service
+
+    return get_query_service()
+
+
+# --- routes ------------------------------------------------------------------------------------------
+
+
+@app.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.post("/documents")
+def create_document(body: CreateDocumentRequest) -> Response[CreateDocumentResponse]:
+    caller = principal()
+    settings = get_settings()
+    if body.size_bytes is not None and body.size_bytes > settings.max_file_bytes:
+        raise errors.FileTooLarge(
+            f"file is {body.size_bytes / 1e6:.1f} MB, over the {settings.max_file_bytes / 1e6:.1f} MB limit"
+        )
+    doc, url = documents().create_upload(caller, body.source, list(body.acl_groups))
+    out = CreateDocumentResponse(
+        document_id=doc.document_id,
+        key=doc.s3_key or "",
+        upload_url=url,
+        expires_in=settings.upload_url_ttl_seconds,
+        document=doc,
+    )
+    return Response(
+        status_code=201, content_type=content_types.APPLICATION_JSON, body=out.model_dump_json()
+    )
+
+
+@app.get("/documents")
+def list_documents() -> DocumentList:
+    return DocumentList(documents=documents().list(principal()))
+
+
+@app.get("/documents/<document_id>")
+def get_document(document_id: DocId) -> DocumentRecord:
+    return documents().get(principal(), document_id)  # type: ignore[no-any-return]
+
+
+@app.delete("/documents/<document_id>")
+def delete_document(document_id: DocId) -> Response[DocumentRecord]:
+    doc = documents().delete(principal(), document_id)
+    return Response(
+        status_code=202, content_type=content_types.APPLICATION_JSON, body=doc.model_dump_json()
+    )
+
+
+@app.post("/query")
+def query(body: QueryRequest) -> QueryResponse:
+    return queries().ask(principal(), body)  # type: ignore[no-any-return]
+
+
+@app.get("/openapi.json")
+def openapi() -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=app.get_openapi_json_schema(title="docket", version="0.1.0"),
+    )

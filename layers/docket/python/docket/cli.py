@@ -1,0 +1,351 @@
+"""The ``docket`` command: ``serve`` runs the local cloud; every other command is an HTTP client of
+the API (local or deployed), found with --url / DOCKET_URL and authorised with --token /
+DOCKET_TOKEN, or, against the local cloud, with a development token for --tenant/--groups."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:8787"
+TERMINAL = {"indexed", "failed"}
+
+
+class CliError(Exception):
+    pass
+
+
+# --- the HTTP client ----------------------------------------------------------------------------------
+
+
+class Client:
+    def __init__(self, url: str, token: str | None, tenant: str, groups: list[str]) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(60.0, connect=5.0))
+        self._token = token
+        self.tenant = tenant
+        self.groups = groups
+
+    @property
+    def token(self) -> str:
+        if self._token is None:
+            resp = self.http.post(
+                "/_local/token", json={"tenant": self.tenant, "groups": self.groups}
+            )
+            if resp.status_code != 200:
+                raise CliError(
+                    f"no --token given and {self.url} issued no development token "
+                    f"(HTTP {resp.status_code}); pass --token or DOCKET_TOKEN for a deployed API"
+                )
+            self._token = str(resp.json()["token"])
+        return self._token
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        import httpx
+
+        try:
+            resp = self.http.request(
+                method, path, headers={"authorization": f"Bearer {self.token}"}, **kw
+            )
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach {self.url}: {exc}") from exc
+        return resp
+
+    def json(self, method: str, path: str, ok: Iterable[int] = (200,), **kw: Any) -> Any:
+        resp = self.request(method, path, **kw)
+        if resp.status_code not in set(ok):
+            raise CliError(_error_text(resp))
+        return resp.json()
+
+
+def _error_text(resp: Any) -> str:
+    try:
+        body = resp.json()
+        err = body.get("error") or {}
+        msg = err.get("message") or body.get("message") or body.get("detail") or body
+    except ValueError:
+        msg = resp.text
+    return f"HTTP {resp.status_code}: {msg}"
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(
+        args.url or os.environ.get("DOCKET_URL", DEFAULT_URL),
+        args.token or os.environ.get("DOCKET_TOKEN"),
+        args.tenant,
+        _flatten(getattr(args, "groups", None)),
+    )
+
+
+def _flatten(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out.extend(p for p in v.split(",") if p)
+    return out
+
+
+# --- commands ------------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from docket.local.cloud import LocalCloud
+    from docket.local.gateway import Gateway
+
+    cloud = LocalCloud(Path(args.data_dir), verbose=args.verbose)
+    cloud.start(s3_port=args.s3_port or args.port + 1)
+    gateway = Gateway(cloud, port=args.port).start()
+    print(f"docket local cloud: API {gateway.url}  S3 {cloud.s3_endpoint}  data {cloud.data_dir}")
+    print("Ctrl-C to stop", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    print("stopping: draining the pipeline and saving state...", flush=True)
+    gateway.stop()
+    cloud.stop()
+    return 0
+
+
+def _collect_files(paths: list[str]) -> list[tuple[Path, str]]:
+    files: list[tuple[Path, str]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and not f.name.startswith("."):
+                    files.append((f, f"{p.name}/{f.relative_to(p).as_posix()}"))
+        elif p.is_file():
+            files.append((p, p.name))
+        else:
+            raise CliError(f"no such file or folder: {raw}")
+    return files
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    client = _client(args)
+    files = _collect_files(args.paths)
+    if not files:
+        raise CliError("nothing to ingest")
+    acl = _flatten(args.acl)
+    status: dict[str, dict[str, Any]] = {}
+    pending: dict[str, str] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=not console.is_terminal,
+    ) as progress:
+        up = progress.add_task("uploading", total=len(files))
+        for path, source in files:
+            data = path.read_bytes()
+            resp = client.request(
+                "POST",
+                "/documents",
+                json={"source": source, "acl_groups": acl, "size_bytes": len(data)},
+            )
+            if resp.status_code != 201:
+                status[source] = {"status": "failed", "reason": _error_text(resp), "document_id": "-"}
+            else:
+                body = resp.json()
+                put = client.http.put(body["upload_url"], content=data)
+                if put.status_code >= 300:
+                    status[source] = {
+                        "status": "failed",
+                        "reason": f"upload failed: HTTP {put.status_code}",
+                        "document_id": body["document_id"],
+                    }
+                else:
+                    pending[body["document_id"]] = source
+                    status[source] = {"status": "pending", "document_id": body["document_id"]}
+            progress.advance(up)
+        idx = progress.add_task("indexing", total=len(files))
+        progress.update(idx, completed=len(files) - len(pending))
+        deadline = time.monotonic() + args.timeout
+        while pending and time.monotonic() < deadline:
+            for doc_id, source in list(pending.items()):
+                resp = client.request("GET", f"/documents/{doc_id}")
+                if resp.status_code != 200:
+                    continue
+                doc = resp.json()
+                if doc["status"] in TERMINAL:
+                    status[source] = doc
+                    del pending[doc_id]
+                    progress.advance(idx)
+            if pending:
+                time.sleep(0.25)
+    table = Table(title=f"ingested into tenant {client.tenant}")
+    for col in ("source", "document", "status", "chunks", "reason"):
+        table.add_column(col)
+    failed = 0
+    for _, source in files:
+        doc = status[source]
+        st = doc.get("status", "?")
+        if source in pending.values():
+            st = "timeout"
+        failed += st != "indexed"
+        table.add_row(
+            source,
+            doc.get("document_id", "-"),
+            st,
+            str(doc.get("chunk_count") or 0),
+            doc.get("reason") or "",
+        )
+    Console().print(table)
+    print(f"{len(files) - failed} indexed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    client = _client(args)
+    body = client.json(
+        "POST", "/query", json={"question": args.question, "top_k": args.top_k, "mode": args.mode}
+    )
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return 0
+    print_answer(body)
+    return 0
+
+
+def print_answer(body: dict[str, Any]) -> None:
+    print(body["answer"])
+    if body.get("citations"):
+        print()
+        for c in body["citations"]:
+            pages = (
+                f"p. {c['page_start']}"
+                if c["page_start"] == c["page_end"]
+                else f"pp. {c['page_start']}-{c['page_end']}"
+            )
+            print(f"  [{c['number']}] {c['source']} ({pages}) doc={c['document_id']} chunk={c['chunk_id']}")
+    timings = body.get("timings_ms") or {}
+    if timings:
+        print(f"\n  ({body.get('mode')} retrieval, {timings.get('total', 0):.0f} ms)")
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.docs_cmd == "list":
+        docs = client.json("GET", "/documents")["documents"]
+        for d in docs:
+            print(f"{d['document_id']}  {d['status']:<8} {d.get('chunk_count') or 0:>5}  {d['source']}")
+        if not docs:
+            print("(no documents)", file=sys.stderr)
+        return 0
+    if args.docs_cmd == "show":
+        print(json.dumps(client.json("GET", f"/documents/{args.id}"), indent=2))
+        return 0
+    client.json("DELETE", f"/documents/{args.id}", ok=(202,))
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        resp = client.request("GET", f"/documents/{args.id}")
+        if resp.status_code == 404:
+            print(f"deleted {args.id}")
+            return 0
+        time.sleep(0.2)
+    raise CliError(f"{args.id} still being deleted after {args.timeout}s")
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from docket.config import get_settings
+    from docket.embedding.onnx_export import ensure_exported
+
+    started = time.perf_counter()
+    path = ensure_exported(get_settings().model_dir)
+    print(f"embedding model ready in {path} ({time.perf_counter() - started:.1f}s)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from docket.local.demo import run_demo
+
+    return run_demo(keep=args.keep, data_dir=args.data_dir)
+
+
+# --- argument parsing ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="docket", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def client_opts(p: argparse.ArgumentParser, groups: bool = True) -> None:
+        p.add_argument("--url", help=f"API URL (DOCKET_URL, default {DEFAULT_URL})")
+        p.add_argument("--token", help="bearer token (DOCKET_TOKEN); local cloud: issued for you")
+        p.add_argument("--tenant", default=os.environ.get("DOCKET_TENANT", "default"))
+        if groups:
+            p.add_argument("--groups", nargs="+", default=[], metavar="G", help="caller's groups")
+
+    p = sub.add_parser("serve", help="run the local cloud and its HTTP API")
+    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--s3-port", type=int, default=None, help="local S3 endpoint (default port+1)")
+    p.add_argument("--data-dir", default=os.environ.get("DOCKET_DATA_DIR", ".docket/data"))
+    p.add_argument("--verbose", action="store_true", help="function logs and metrics on stdout")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("ingest", help="upload files or folders and wait until they are indexed")
+    p.add_argument("paths", nargs="+")
+    client_opts(p)
+    p.add_argument("--acl", nargs="+", default=[], metavar="GROUP", help="groups that may read them")
+    p.add_argument("--timeout", type=float, default=1800)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", help="ask a question; prints the answer with citations")
+    p.add_argument("question")
+    client_opts(p)
+    p.add_argument("--json", action="store_true", help="print the API's response body")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("docs", help="list, show or delete documents")
+    dsub = p.add_subparsers(dest="docs_cmd", required=True)
+    for name in ("list", "show", "delete"):
+        dp = dsub.add_parser(name)
+        if name != "list":
+            dp.add_argument("id")
+        client_opts(dp)
+        dp.add_argument("--timeout", type=float, default=120)
+        dp.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("model", help="prepare the local embedding model")
+    msub = p.add_subparsers(dest="model_cmd", required=True)
+    msub.add_parser("export", help="export all-MiniLM-L6-v2 to ONNX (once)").set_defaults(
+        func=cmd_model
+    )
+
+    p = sub.add_parser("demo", help="start a local cloud, ingest samples, ask, stop")
+    p.add_argument("--keep", action="store_true", help="keep the demo's data directory")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"docket: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

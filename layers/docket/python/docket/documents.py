@@ -1,0 +1,124 @@
+"""Document lifecycle seen by the API: presigned uploads, status, listing and deletes."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from docket.config import Settings
+from docket.errors import NotFound
+from docket.ingest.keys import normalise_source, object_key
+from docket.models import DocumentRecord, DocumentStatus, Principal, document_id_for, utcnow
+from docket.store.ports import BlobStore, DocumentStore
+
+
+class UploadSigner(Protocol):
+    def presign_put(self, bucket: str, key: str, expires_in: int) -> str: ...
+
+
+class IndexCounter(Protocol):
+    def count_document(self, tenant: str, document_id: str) -> int: ...
+
+    def delete_document(self, tenant: str, document_id: str) -> int: ...
+
+    def commit(self) -> None: ...
+
+
+class S3UploadSigner:
+    def __init__(self, endpoint_url: str | None = None) -> None:
+        self.endpoint_url = endpoint_url
+
+    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
+        from docket import aws
+
+        s3 = aws.client("s3", endpoint_url=self.endpoint_url)
+        return str(
+            s3.generate_presigned_url(
+                "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
+            )
+        )
+
+
+class DocumentService:
+    def __init__(
+        self,
+        settings: Settings,
+        documents: DocumentStore,
+        blobs: BlobStore,
+        signer: UploadSigner,
+        index: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.documents = documents
+        self.blobs = blobs
+        self.signer = signer
+        self._index = index
+
+    @property
+    def index(self) -> IndexCounter:
+        if self._index is None:
+            from docket.search.factory import get_index
+
+            self._index = get_index(self.settings)
+        return self._index  # type: ignore[no-any-return]
+
+    def create_upload(
+        self, principal: Principal, source: str, acl_groups: list[str]
+    ) -> tuple[DocumentRecord, str]:
+        source = normalise_source(source)
+        tenant = principal.tenant
+        document_id = document_id_for(tenant, source)
+        key = object_key(tenant, source)
+        existing = self.documents.get(tenant, document_id)
+        acl = sorted(set(acl_groups))
+        if existing is not None:
+            doc = existing.model_copy(
+                update={
+                    "status": DocumentStatus.PENDING,
+                    "acl_groups": acl,
+                    "reason": None,
+                    "reason_code": None,
+                    "updated_at": utcnow(),
+                }
+            )
+        else:
+            doc = DocumentRecord(
+                tenant=tenant, document_id=document_id, source=source, s3_key=key, acl_groups=acl
+            )
+        self.documents.put(doc)
+        url = self.signer.presign_put(
+            self.settings.documents_bucket, key, self.settings.upload_url_ttl_seconds
+        )
+        return doc, url
+
+    def get(self, principal: Principal, document_id: str) -> DocumentRecord:
+        doc = self.documents.get(principal.tenant, document_id)
+        if doc is None:
+            # Gone from the table; chunks may still be leaving the index.
+            if self.index.count_document(principal.tenant, document_id) > 0:
+                return DocumentRecord(
+                    tenant=principal.tenant,
+                    document_id=document_id,
+                    source="(deleted)",
+                    status=DocumentStatus.DELETING,
+                )
+            raise NotFound(f"document {document_id} not found")
+        return doc
+
+    def list(self, principal: Principal) -> list[DocumentRecord]:
+        return sorted(self.documents.list(principal.tenant), key=lambda d: d.source)
+
+    def delete(self, principal: Principal, document_id: str) -> DocumentRecord:
+        doc = self.documents.get(principal.tenant, document_id)
+        if doc is None:
+            raise NotFound(f"document {document_id} not found")
+        self.documents.update(principal.tenant, document_id, status=DocumentStatus.DELETING)
+        # Leave the index at once, so no query can return a chunk of a deleted document; the
+        # S3 delete then removes the item and its chunks through the pipeline.
+        self.index.delete_document(principal.tenant, document_id)
+        self.index.commit()
+        key = doc.s3_key or object_key(doc.tenant, doc.source)
+        if self.blobs.head(self.settings.documents_bucket, key) is not None:
+            self.blobs.delete(self.settings.documents_bucket, key)
+        else:
+            self.documents.delete(principal.tenant, document_id)
+        return doc.model_copy(update={"status": DocumentStatus.DELETING})

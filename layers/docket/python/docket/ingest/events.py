@@ -1,0 +1,61 @@
+"""Event models parsed at the edge (Powertools parser models, extended where AWS sends variants)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import (
+    DynamoDBStreamRecordModel,
+    S3Model,
+    SqsRecordModel,
+)
+from pydantic import BaseModel, Json
+
+from docket.ingest.service import ChunkChange
+from docket.models import ChunkRecord, DocumentRecord
+
+
+class S3TestEvent(BaseModel):
+    """S3 sends this once when a notification configuration is saved; there is nothing to do."""
+
+    Event: Literal["s3:TestEvent"]
+    Service: str | None = None
+    Bucket: str | None = None
+
+
+class S3NotificationInSqs(SqsRecordModel):  # type: ignore[override]
+    body: Json[S3Model | S3TestEvent]  # type: ignore[assignment]
+
+
+def _image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not image:
+        return None
+    out = dict(image)
+    for k, v in out.items():
+        if type(v).__name__ == "Decimal":
+            out[k] = int(v)
+        elif isinstance(v, set):
+            out[k] = sorted(v)
+    out.pop("pk", None)
+    return out
+
+
+def document_change(
+    record: DynamoDBStreamRecordModel,
+) -> tuple[str, DocumentRecord | None, DocumentRecord | None]:
+    old, new = _image(record.dynamodb.OldImage), _image(record.dynamodb.NewImage)
+    return (
+        record.eventName,
+        DocumentRecord.model_validate(old) if old else None,
+        DocumentRecord.model_validate(new) if new else None,
+    )
+
+
+def chunk_change(record: DynamoDBStreamRecordModel) -> ChunkChange:
+    old, new = _image(record.dynamodb.OldImage), _image(record.dynamodb.NewImage)
+    return ChunkChange(
+        record_id=record.dynamodb.SequenceNumber or record.eventID,
+        event_name=record.eventName,
+        old=ChunkRecord.model_validate(old) if old else None,
+        new=ChunkRecord.model_validate(new) if new else None,
+    )

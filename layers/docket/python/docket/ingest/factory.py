@@ -1,0 +1,22 @@
+"""Builds the ingestion service with its real adapters, once per process (per Lambda container)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from docket.config import get_settings
+from docket.ingest.service import IngestService
+from docket.store.dynamodb import DynamoChunkStore, DynamoDocumentStore
+from docket.store.s3 import S3BlobStore, SqsDeadLetterSink
+
+
+@cache
+def get_ingest_service() -> IngestService:
+    settings = get_settings()
+    return IngestService(
+        settings,
+        documents=DynamoDocumentStore(settings.documents_table),
+        chunks=DynamoChunkStore(settings.chunks_table),
+        blobs=S3BlobStore(),
+        dead_letters=SqsDeadLetterSink(settings.ingest_dlq_url or ""),
+    )

@@ -1,0 +1,399 @@
+"""Ingestion logic, one method per pipeline step.
+
+Permanent failures (a corrupt or unsupported file) are recorded on the document with a typed reason,
+sent to the dead-letter queue, and reported as handled: retrying the same bytes cannot help.
+Transient failures raise, so the event source retries them and finally dead-letters them.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger
+
+from docket.config import Settings
+from docket.errors import DocketError, ExtractionError, FileTooLarge
+from docket.ingest.keys import parse_key
+from docket.models import (
+    ChunkRecord,
+    DocumentRecord,
+    DocumentStatus,
+    ExtractedDocument,
+    chunk_id_for,
+    content_hash,
+    utcnow,
+)
+from docket.store.ports import BlobStore, ChunkStore, DeadLetterSink, DocumentStore
+
+logger = Logger(service="docket", child=True)
+
+EventName = Literal["INSERT", "MODIFY", "REMOVE"]
+
+
+@dataclass(frozen=True)
+class ChunkChange:
+    """One Chunks-table stream record, parsed at the edge."""
+
+    record_id: str
+    event_name: EventName
+    old: ChunkRecord | None
+    new: ChunkRecord | None
+
+
+@dataclass
+class EmbedOutcome:
+    failures: dict[str, Exception] = field(default_factory=dict)
+    embedded: int = 0
+    updated: int = 0
+    deleted: int = 0
+    finalized: list[str] = field(default_factory=list)
+
+
+# The chunk fields whose change needs no new vector (the text is what the chunk id hashes).
+_METADATA_FIELDS = ("ordinal", "page_start", "page_end", "section", "acl_groups", "title", "source")
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: Settings,
+        documents: DocumentStore,
+        chunks: ChunkStore,
+        blobs: BlobStore,
+        dead_letters: DeadLetterSink,
+        *,
+        chunker: Any = None,
+        embedder: Any = None,
+        index: Any = None,
+        extractor: Callable[..., ExtractedDocument] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.documents = documents
+        self.chunks = chunks
+        self.blobs = blobs
+        self.dead_letters = dead_letters
+        self._chunker = chunker
+        self._embedder = embedder
+        self._index = index
+        self._extractor = extractor
+
+    # -- step 1: S3 object created / removed → Documents table ----------------------------------
+
+    def on_object_created(self, bucket: str, key: str) -> str:
+        tenant, source, document_id = parse_key(key)
+        existing = self.documents.get(tenant, document_id)
+        head = self.blobs.head(bucket, key)
+        if head is None:
+            logger.info("object gone before extraction", key=key)
+            return "missing"
+        acl = (
+            existing.acl_groups
+            if existing is not None
+            else _acl_from_metadata(head.get("metadata") or {})
+        )
+        base = DocumentRecord(
+            tenant=tenant,
+            document_id=document_id,
+            source=source,
+            s3_key=key,
+            acl_groups=acl,
+            size_bytes=head["size"],
+            created_at=existing.created_at if existing else utcnow(),
+        )
+        if head["size"] > self.settings.max_file_bytes:
+            self._fail(
+                base,
+                FileTooLarge(
+                    f"file is {head['size'] / 1e6:.1f} MB, over the "
+                    f"{self.settings.max_file_bytes / 1e6:.1f} MB limit"
+                ),
+                bucket,
+                key,
+            )
+            return "failed"
+        data = self.blobs.get(bucket, key)
+        digest = content_hash(data)
+        if existing is not None and existing.indexed_hash == digest and existing.chunk_count:
+            # Same bytes as the indexed version: nothing to do but say so.
+            self.documents.update(
+                tenant, document_id, status=DocumentStatus.INDEXED, reason=None, reason_code=None
+            )
+            logger.info("document unchanged", document_id=document_id)
+            return "unchanged"
+        base = base.model_copy(update={"content_hash": digest, "size_bytes": len(data)})
+        try:
+            extracted = self._extract(data, posixpath.basename(source), head.get("content_type"))
+        except ExtractionError as exc:
+            self._fail(base, exc, bucket, key)
+            return "failed"
+        text_key = f"{tenant}/{document_id}/{digest.split(':', 1)[1]}.json"
+        self.blobs.put(
+            self.settings.text_bucket,
+            text_key,
+            extracted.model_dump_json().encode(),
+            "application/json",
+        )
+        doc = base.model_copy(
+            update={
+                "status": DocumentStatus.PENDING,
+                "title": extracted.title or posixpath.basename(source),
+                "format": extracted.format,
+                "page_count": len(extracted.pages),
+                "text_key": text_key,
+                "chunk_count": None,
+                "indexed_hash": existing.indexed_hash if existing else None,
+                "updated_at": utcnow(),
+            }
+        )
+        self.documents.put(doc)
+        logger.info("extracted", document_id=document_id, format=doc.format, pages=doc.page_count)
+        return "extracted"
+
+    def on_object_removed(self, key: str) -> None:
+        tenant, _source, document_id = parse_key(key)
+        self.documents.delete(tenant, document_id)
+        logger.info("document removed", document_id=document_id)
+
+    def _extract(self, data: bytes, filename: str, content_type: str | None) -> ExtractedDocument:
+        if self._extractor is None:
+            from docket.extract import extract_document
+
+            self._extractor = extract_document
+        return self._extractor(
+            data, filename, content_type, max_bytes=self.settings.max_file_bytes
+        )
+
+    def _fail(self, doc: DocumentRecord, exc: DocketError, bucket: str, key: str) -> None:
+        failed = doc.model_copy(
+            update={
+                "status": DocumentStatus.FAILED,
+                "reason": exc.message,
+                "reason_code": exc.code,
+                "chunk_count": 0,
+                "updated_at": utcnow(),
+            }
+        )
+        self.documents.put(failed)
+        self.dead_letters.send(
+            {"bucket": bucket, "key": key, "document_id": doc.document_id, "tenant": doc.tenant},
+            reason_code=exc.code,
+            reason=exc.message,
+        )
+        logger.warning(
+            "document failed", document_id=doc.document_id, reason_code=exc.code, reason=exc.message
+        )
+
+    # -- step 2: Documents stream → Chunks table --------------------------------------------------
+
+    def on_document_change(
+        self, event_name: EventName, old: DocumentRecord | None, new: DocumentRecord | None
+    ) -> str:
+        if event_name == "REMOVE" or new is None:
+            if old is None:
+                return "ignored"
+            return self._drop_chunks(old.tenant, old.document_id)
+        if new.status == DocumentStatus.FAILED:
+            return self._drop_chunks(new.tenant, new.document_id)
+        if new.status != DocumentStatus.PENDING and old is not None and old.text_key == new.text_key:
+            if sorted(old.acl_groups) != sorted(new.acl_groups):
+                return self._update_acl(new)
+            return "ignored"
+        text_changed = new.text_key is not None and (
+            old is None or old.text_key != new.text_key or old.status == DocumentStatus.FAILED
+        )
+        if text_changed and new.status == DocumentStatus.PENDING:
+            return self._rechunk(new)
+        if old is not None and sorted(old.acl_groups) != sorted(new.acl_groups):
+            return self._update_acl(new)
+        return "ignored"
+
+    def _rechunk(self, doc: DocumentRecord) -> str:
+        assert doc.text_key is not None
+        extracted = ExtractedDocument.model_validate_json(
+            self.blobs.get(self.settings.text_bucket, doc.text_key)
+        )
+        wanted: dict[str, ChunkRecord] = {}
+        for draft in self.chunker.chunk(extracted):
+            cid = chunk_id_for(doc.document_id, draft.text)
+            if cid in wanted:  # identical text twice in one document: index it once
+                continue
+            wanted[cid] = ChunkRecord(
+                tenant=doc.tenant,
+                document_id=doc.document_id,
+                chunk_id=cid,
+                ordinal=draft.ordinal,
+                text=draft.text,
+                page_start=draft.page_start,
+                page_end=draft.page_end,
+                section=draft.section,
+                token_count=draft.token_count,
+                source=doc.source,
+                title=doc.title,
+                acl_groups=doc.acl_groups,
+            )
+        existing = {c.chunk_id: c for c in self.chunks.list_for_document(doc.tenant, doc.document_id)}
+        to_put = [
+            c
+            for cid, c in wanted.items()
+            if cid not in existing or _metadata(existing[cid]) != _metadata(c)
+        ]
+        stale = [cid for cid in existing if cid not in wanted]
+        # The expected count goes first, so the embed step can tell when the index has caught up.
+        if not self.documents.update(
+            doc.tenant, doc.document_id, expect_hash=doc.content_hash, chunk_count=len(wanted)
+        ):
+            return "superseded"
+        self.chunks.put_many(to_put)
+        self.chunks.delete_many(doc.tenant, doc.document_id, stale)
+        new_ids = sum(1 for c in to_put if c.chunk_id not in existing)
+        logger.info(
+            "chunked",
+            document_id=doc.document_id,
+            chunks=len(wanted),
+            new=new_ids,
+            updated=len(to_put) - new_ids,
+            stale=len(stale),
+        )
+        if new_ids == 0 and not stale:
+            # Nothing for the embed step to do: the index already holds exactly these chunks.
+            self.documents.update(
+                doc.tenant,
+                doc.document_id,
+                expect_hash=doc.content_hash,
+                status=DocumentStatus.INDEXED,
+                indexed_hash=doc.content_hash,
+            )
+        return "chunked"
+
+    def _update_acl(self, doc: DocumentRecord) -> str:
+        current = self.chunks.list_for_document(doc.tenant, doc.document_id)
+        self.chunks.put_many([c.model_copy(update={"acl_groups": doc.acl_groups}) for c in current])
+        return "acl_updated"
+
+    def _drop_chunks(self, tenant: str, document_id: str) -> str:
+        current = self.chunks.list_for_document(tenant, document_id)
+        self.chunks.delete_many(tenant, document_id, [c.chunk_id for c in current])
+        return "dropped"
+
+    # -- step 3: Chunks stream → search index -------------------------------------------------------
+
+    def on_chunk_changes(self, changes: Sequence[ChunkChange]) -> EmbedOutcome:
+        outcome = EmbedOutcome()
+        upserts: list[ChunkChange] = []
+        metadata: list[ChunkChange] = []
+        removes: list[ChunkChange] = []
+        for ch in changes:
+            if ch.event_name == "REMOVE":
+                removes.append(ch)
+            elif ch.old is not None and ch.new is not None and ch.old.text == ch.new.text:
+                metadata.append(ch)
+            else:
+                upserts.append(ch)
+        index = self.index
+        # Metadata-only changes keep their vectors; a chunk the index lost is embedded again.
+        if metadata:
+            missing = self._update_metadata(index, metadata)
+            upserts.extend(missing)
+            outcome.updated = len(metadata) - len(missing)
+        if upserts:
+            try:
+                vectors = self.embedder.embed_documents([ch.new.text for ch in upserts])  # type: ignore[union-attr]
+                index.upsert([ch.new for ch in upserts], vectors)
+                outcome.embedded = len(upserts)
+            except Exception as exc:
+                for ch in upserts:
+                    outcome.failures[ch.record_id] = exc
+        by_tenant: dict[str, list[str]] = {}
+        for ch in removes:
+            assert ch.old is not None
+            by_tenant.setdefault(ch.old.tenant, []).append(ch.old.chunk_id)
+        for tenant, ids in by_tenant.items():
+            outcome.deleted += index.delete_chunks(tenant, ids)
+        index.commit()
+        touched = {
+            (c.tenant, c.document_id)
+            for ch in changes
+            if ch.record_id not in outcome.failures
+            for c in (ch.new or ch.old,)
+            if c is not None
+        }
+        for tenant, document_id in sorted(touched):
+            if self._finalize(tenant, document_id):
+                outcome.finalized.append(document_id)
+        logger.info(
+            "indexed chunks",
+            embedded=outcome.embedded,
+            updated=outcome.updated,
+            deleted=outcome.deleted,
+            failed=len(outcome.failures),
+            finalized=len(outcome.finalized),
+        )
+        return outcome
+
+    def _update_metadata(self, index: Any, changes: list[ChunkChange]) -> list[ChunkChange]:
+        """Update in place; when the index lacks some of them, embed the batch again (rare)."""
+        chunks = [ch.new for ch in changes if ch.new is not None]
+        if index.update_metadata(chunks) == len(chunks):
+            return []
+        return changes
+
+    def _finalize(self, tenant: str, document_id: str) -> bool:
+        doc = self.documents.get(tenant, document_id)
+        if doc is None or doc.status != DocumentStatus.PENDING or doc.chunk_count is None:
+            return False
+        if self.index.count_document(tenant, document_id) != doc.chunk_count:
+            return False
+        return self.documents.update(
+            tenant,
+            document_id,
+            expect_hash=doc.content_hash,
+            status=DocumentStatus.INDEXED,
+            indexed_hash=doc.content_hash,
+            embedding_model=self.index.model.tag,
+            reason=None,
+            reason_code=None,
+        )
+
+    # -- lazily built collaborators (heavy imports stay off the cold-start path) --------------------
+
+    @property
+    def chunker(self) -> Any:
+        if self._chunker is None:
+            from docket.chunking import Chunker, get_token_counter
+
+            self._chunker = Chunker(
+                get_token_counter(),
+                chunk_size=self.settings.chunk_size_tokens,
+                overlap=self.settings.chunk_overlap_tokens,
+            )
+        return self._chunker
+
+    @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            from docket.embedding.factory import get_embedder
+
+            self._embedder = get_embedder(self.settings)
+        return self._embedder
+
+    @property
+    def index(self) -> Any:
+        if self._index is None:
+            from docket.search.factory import get_index
+
+            self._index = get_index(self.settings)
+        return self._index
+
+
+def _metadata(chunk: ChunkRecord) -> tuple[Any, ...]:
+    return tuple(
+        sorted(v) if isinstance(v, list) else v for v in (getattr(chunk, f) for f in _METADATA_FIELDS)
+    )
+
+
+def _acl_from_metadata(metadata: dict[str, str]) -> list[str]:
+    raw = metadata.get("acl-groups") or metadata.get("acl_groups") or ""
+    return sorted({g.strip() for g in raw.split(",") if g.strip()})

@@ -1,0 +1,359 @@
+"""LocalCloud: start moto, build the wiring, dispatch Lambdas in-process, poll event sources,
+and keep state in a data directory across restarts."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from docket.local import runtime, state
+from docket.local.pollers import Poller, SqsPoller, StreamPoller
+from docket.local.wiring import (
+    INGEST_DLQ,
+    PIPELINE_DLQ,
+    WIRING,
+    Wiring,
+)
+
+log = logging.getLogger("docket.local")
+
+ACCOUNT = "123456789012"
+REPO_ROOT = Path(__file__).resolve().parents[5]
+
+
+def functions_dir() -> Path:
+    return Path(os.environ.get("DOCKET_FUNCTIONS_DIR", REPO_ROOT / "functions"))
+
+
+class LocalCloud:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        wiring: Wiring = WIRING,
+        region: str = "us-east-1",
+        env: dict[str, str] | None = None,
+        batch_sizes: dict[str, int] | None = None,
+        persist: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.wiring = wiring
+        self.region = region
+        self.extra_env = env or {}
+        self.batch_sizes = batch_sizes or {}
+        self.persist = persist
+        self.verbose = verbose
+        self.queue_urls: dict[str, str] = {}
+        self.queue_arns: dict[str, str] = {}
+        self.stream_arns: dict[str, str] = {}
+        self.pollers: list[Poller] = []
+        self.runtime: runtime.FunctionRuntime | None = None
+        self._mock: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self._snapshot_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.s3_endpoint: str | None = None
+        self._s3_server: Any = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SECURITY_TOKEN": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+            "DOCKET_REGION": self.region,
+            "DOCKET_STAGE": "local",
+            "DOCKET_INDEX_DIR": str(self.data_dir / "index"),
+            "DOCKET_AUTH_MODE": "local",
+            "POWERTOOLS_SERVICE_NAME": "docket",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "Docket",
+            "POWERTOOLS_LOG_LEVEL": "INFO" if self.verbose else "WARNING",
+        }
+        if not self.verbose:
+            env["POWERTOOLS_METRICS_DISABLED"] = "true"
+        env.update(self.extra_env)
+        return env
+
+    def start(self, *, s3_port: int | None = None) -> LocalCloud:
+        from moto import mock_aws
+
+        from docket import aws
+        from docket.config import reset_settings
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for k, v in self.environment().items():
+            self._saved_env[k] = os.environ.get(k)
+            os.environ[k] = v
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        aws.reset_clients()
+        reset_settings()
+        self.runtime = runtime.FunctionRuntime(functions_dir(), self.wiring.functions, self.region)
+        runtime.install(self.runtime)
+        if s3_port is not None:
+            self._start_s3_server(s3_port)
+        self._create_resources()
+        self._start_pollers()
+        if self.persist:
+            self._snapshot_thread = threading.Thread(
+                target=self._snapshot_loop, name="snapshot", daemon=True
+            )
+            self._snapshot_thread.start()
+        return self
+
+    def stop(self, *, drain_timeout: float = 10.0) -> None:
+        from docket import aws
+        from docket.config import reset_settings
+        from docket.search.factory import close_indexes
+
+        if self._mock is None:
+            return
+        try:
+            self.wait_idle(timeout=drain_timeout, raise_on_timeout=False)
+        finally:
+            self._stopping.set()
+            for p in self.pollers:
+                p.stop()
+            for p in self.pollers:
+                p.join(timeout=30)
+            if self.persist:
+                self.snapshot()
+            close_indexes()
+            if self._s3_server is not None:
+                self._s3_server.stop()
+                self._s3_server = None
+            runtime.uninstall()
+            self._mock.stop()
+            self._mock = None
+            aws.reset_clients()
+            for k, v in self._saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            reset_settings()
+            _reset_cached_services()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- resources -----------------------------------------------------------------------------
+
+    def _start_s3_server(self, port: int) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._s3_server.start()
+        self.s3_endpoint = f"http://127.0.0.1:{port}"
+        os.environ["DOCKET_S3_PUBLIC_ENDPOINT"] = self.s3_endpoint
+        from docket.config import reset_settings
+
+        reset_settings()
+
+    def _create_resources(self) -> None:
+        from docket import aws
+
+        w = self.wiring
+        s3, ddb, sqs, lam, iam = (aws.client(n) for n in ("s3", "dynamodb", "sqs", "lambda", "iam"))
+        for bucket in w.buckets:
+            s3.create_bucket(Bucket=bucket)
+        for q in w.queues:
+            attrs = {"VisibilityTimeout": str(q.visibility_timeout)}
+            if q.dead_letter_queue:
+                import json
+
+                attrs["RedrivePolicy"] = json.dumps(
+                    {
+                        "deadLetterTargetArn": self.queue_arns[q.dead_letter_queue],
+                        "maxReceiveCount": q.max_receive_count,
+                    }
+                )
+            url = sqs.create_queue(QueueName=q.name, Attributes=attrs)["QueueUrl"]
+            self.queue_urls[q.name] = url
+            self.queue_arns[q.name] = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+        os.environ["DOCKET_INGEST_DLQ_URL"] = self.queue_urls[INGEST_DLQ]
+        from docket.config import reset_settings
+
+        reset_settings()
+        for t in w.tables:
+            ddb.create_table(
+                TableName=t.name,
+                KeySchema=[
+                    {"AttributeName": t.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": t.sort_key, "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": t.partition_key, "AttributeType": "S"},
+                    {"AttributeName": t.sort_key, "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        # Restore state before streams and notifications exist, so nothing is processed twice.
+        if self.persist:
+            state.restore(self.data_dir / "state", s3, ddb, w)
+        for t in w.tables:
+            if t.stream:
+                desc = ddb.update_table(
+                    TableName=t.name,
+                    StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+                )["TableDescription"]
+                self.stream_arns[t.name] = desc["LatestStreamArn"]
+        role = iam.create_role(
+            RoleName="docket-local-lambda",
+            AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+            '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
+        )["Role"]["Arn"]
+        for f in w.functions:
+            lam.create_function(
+                FunctionName=f.name,
+                Runtime="python3.11",
+                Role=role,
+                Handler=f"{f.code_dir}/{f.handler}",
+                Code={"ZipFile": _placeholder_zip()},
+                Timeout=f.timeout_s,
+                MemorySize=f.memory_mb,
+            )
+        for n in w.notifications:
+            s3.put_bucket_notification_configuration(
+                Bucket=n.bucket,
+                NotificationConfiguration={
+                    "QueueConfigurations": [
+                        {
+                            "QueueArn": self.queue_arns[n.queue],
+                            "Events": list(n.events),
+                            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": n.prefix}]}},
+                        }
+                    ]
+                },
+            )
+        if self.persist:
+            state.requeue_pending(self, s3, ddb)
+
+    def _start_pollers(self) -> None:
+        for es in self.wiring.event_sources:
+            if es.function in self.batch_sizes:
+                from dataclasses import replace
+
+                es = replace(es, batch_size=self.batch_sizes[es.function])
+            if es.kind == "sqs":
+                p: Poller = SqsPoller(
+                    es, self.region, self.queue_urls[es.source], self.queue_arns[es.source]
+                )
+            else:
+                p = StreamPoller(
+                    es,
+                    self.region,
+                    self.stream_arns[es.source],
+                    self.queue_urls.get(es.on_failure_queue or "", None),
+                )
+            p.start()
+            self.pollers.append(p)
+
+    # -- observing -----------------------------------------------------------------------------
+
+    def wait_idle(self, timeout: float = 60.0, *, raise_on_timeout: bool = True) -> bool:
+        """Block until every queue and stream is drained and no function is running."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            busy = any(not p.idle() for p in self.pollers) or (
+                self.runtime is not None and self.runtime.in_flight > 0
+            )
+            quiet = 0 if busy else quiet + 1
+            if quiet >= 3:
+                return True
+            time.sleep(0.05)
+        if raise_on_timeout:
+            raise TimeoutError(f"local cloud still busy after {timeout}s")
+        return False
+
+    def dead_letters(self, queue: str = INGEST_DLQ) -> list[dict[str, Any]]:
+        """Peek at a dead-letter queue's messages (they stay in the queue)."""
+        import json
+
+        from docket import aws
+
+        sqs = aws.client("sqs")
+        out: list[dict[str, Any]] = []
+        resp = sqs.receive_message(
+            QueueUrl=self.queue_urls[queue],
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=0,
+        )
+        for m in resp.get("Messages", []):
+            out.append(json.loads(m["Body"]))
+        return out
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        import json
+
+        from docket import aws
+
+        resp = aws.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event))
+        return json.loads(resp["Payload"].read() or b"null")
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def snapshot(self) -> None:
+        from docket import aws
+
+        state.snapshot(self.data_dir / "state", aws.client("s3"), aws.client("dynamodb"), self.wiring)
+
+    def _snapshot_loop(self, every: float = 30.0) -> None:
+        last = -1
+        while not self._stopping.wait(every):
+            work = sum(p.records for p in self.pollers)
+            if work != last and all(p.idle() for p in self.pollers):
+                try:
+                    self.snapshot()
+                    last = work
+                except Exception:
+                    log.exception("snapshot failed")
+
+
+PIPELINE_DLQ_NAME = PIPELINE_DLQ
+
+
+def _placeholder_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("README", "dispatched in-process by docket.local.runtime")
+    return buf.getvalue()
+
+
+def _reset_cached_services() -> None:
+    """Per-process singletons hold clients bound to the mock that just stopped."""
+    from docket.ingest.factory import get_ingest_service
+
+    get_ingest_service.cache_clear()
+    try:
+        from docket.api.app import documents
+
+        documents.cache_clear()
+    except ImportError:
+        pass
+    try:
+        from docket.query import get_query_service
+
+        get_query_service.cache_clear()
+    except ImportError:
+        pass

@@ -1,0 +1,186 @@
+"""The local API Gateway: HTTP requests → API Gateway HTTP API (v2) events → the api function.
+
+Like an HTTP API with a JWT authorizer, it verifies the bearer token first (401 otherwise) and
+passes the verified claims in ``requestContext.authorizer.jwt.claims``. One extra route exists only
+here: ``POST /_local/token`` issues signed development tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from docket.auth import issue_token, verify_token
+from docket.config import get_settings
+from docket.errors import Unauthorized
+
+log = logging.getLogger("docket.local")
+
+PUBLIC_PATHS = {"/health", "/openapi.json"}
+TOKEN_PATH = "/_local/token"
+MAX_BODY = 10 * 1024 * 1024
+
+
+def build_event(
+    method: str, raw_path: str, headers: dict[str, str], body: bytes, claims: dict[str, Any] | None
+) -> dict[str, Any]:
+    parts = urlsplit(raw_path)
+    query: dict[str, str] = {}
+    for k, v in parse_qsl(parts.query, keep_blank_values=True):
+        query[k] = f"{query[k]},{v}" if k in query else v
+    text_types = ("json", "text", "xml", "x-www-form-urlencoded", "event-stream")
+    ctype = headers.get("content-type", "")
+    is_text = not body or any(t in ctype for t in text_types)
+    now = datetime.now(UTC)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": headers.get("host", "localhost"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": parts.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": not is_text,
+    }
+    if "cookie" in headers:
+        event["cookies"] = [c.strip() for c in headers["cookie"].split(";")]
+    if query:
+        event["queryStringParameters"] = query
+    if body:
+        event["body"] = body.decode("utf-8", "replace") if is_text else base64.b64encode(body).decode()
+    if claims is not None:
+        event["requestContext"]["authorizer"] = {
+            "jwt": {"claims": claims, "scopes": str(claims.get("scope", "")).split() or None}
+        }
+    return event
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "docket-local"
+    protocol_version = "HTTP/1.1"
+    cloud: Any = None
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        headers = {"content-type": "application/json", **(headers or {})}
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, data: Any) -> None:
+        self._send(status, json.dumps(data).encode())
+
+    def _read_body(self) -> bytes | None:
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_BODY:
+            self._json(413, {"message": "Request Entity Too Large"})
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        started = time.perf_counter()
+        body = self._read_body()
+        if body is None:
+            return
+        path = urlsplit(self.path).path
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        settings = get_settings()
+        if path == TOKEN_PATH and self.command == "POST":
+            self._issue_token(body)
+            return
+        claims = None
+        if path not in PUBLIC_PATHS:
+            auth = headers.get("authorization", "")
+            if not auth.lower().startswith("bearer "):
+                self._json(401, {"message": "Unauthorized"})
+                return
+            try:
+                claims = verify_token(settings, auth.split(" ", 1)[1].strip())
+            except Unauthorized:
+                self._json(401, {"message": "Unauthorized"})
+                return
+        event = build_event(self.command, self.path, headers, body, claims)
+        result = self.cloud.invoke(self.cloud.wiring.api_function, event)
+        if not isinstance(result, dict) or "statusCode" not in result:
+            log.error("api function failed: %s", result)
+            self._json(500, {"message": "Internal Server Error"})
+            return
+        out_headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            out_headers[name.lower()] = ", ".join(values)
+        raw = result.get("body") or ""
+        payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+        out_headers["x-docket-gateway-ms"] = f"{(time.perf_counter() - started) * 1000:.1f}"
+        self._send(int(result["statusCode"]), payload, out_headers)
+
+    def _issue_token(self, body: bytes) -> None:
+        try:
+            req = json.loads(body or b"{}")
+            tenant = str(req["tenant"])
+            groups = [str(g) for g in req.get("groups") or []]
+            subject = str(req.get("subject") or f"dev-user@{tenant}")
+        except (ValueError, KeyError, TypeError) as exc:
+            self._json(400, {"error": {"code": "invalid_request", "message": f"bad token request: {exc}"}})
+            return
+        from docket.models import Principal
+
+        try:
+            Principal(subject=subject, tenant=tenant, groups=frozenset(groups))
+        except ValueError as exc:
+            self._json(400, {"error": {"code": "invalid_request", "message": str(exc)}})
+            return
+        token = issue_token(get_settings(), subject=subject, tenant=tenant, groups=groups)
+        self._json(200, {"token": token, "tenant": tenant, "groups": sorted(set(groups))})
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+
+class Gateway:
+    def __init__(self, cloud: Any, host: str = "127.0.0.1", port: int = 8787) -> None:
+        handler = type("BoundHandler", (_Handler,), {"cloud": cloud})
+        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Gateway:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,122 @@
+"""The resources and their wiring, declared once.
+
+The local cloud builds exactly this in moto; the CDK app (infra/) builds the same on AWS, and
+tests/infra checks that the two do not drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    partition_key: str
+    sort_key: str
+    stream: bool = True  # NEW_AND_OLD_IMAGES
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    visibility_timeout: int = 360
+    dead_letter_queue: str | None = None
+    max_receive_count: int = 3
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    code_dir: str  # functions/<code_dir>/handler.py
+    handler: str = "handler.handler"
+    memory_mb: int = 1024
+    timeout_s: int = 60
+    reserved_concurrency: int | None = None
+    local_containers: int = 1  # concurrent in-process instances in the local cloud
+
+
+@dataclass(frozen=True)
+class EventSourceSpec:
+    function: str
+    kind: Literal["sqs", "dynamodb_stream"]
+    source: str  # queue name or table name
+    batch_size: int
+    max_batching_window_s: float = 0.0
+    max_retry_attempts: int = 3  # streams only; SQS uses the queue's redrive policy
+    bisect_on_error: bool = True  # streams only
+    on_failure_queue: str | None = None  # streams only
+    report_batch_item_failures: bool = True
+
+
+@dataclass(frozen=True)
+class BucketNotificationSpec:
+    bucket: str
+    queue: str
+    prefix: str
+    events: tuple[str, ...] = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
+
+
+@dataclass(frozen=True)
+class Wiring:
+    buckets: tuple[str, ...]
+    tables: tuple[TableSpec, ...]
+    queues: tuple[QueueSpec, ...]
+    functions: tuple[FunctionSpec, ...]
+    event_sources: tuple[EventSourceSpec, ...]
+    notifications: tuple[BucketNotificationSpec, ...]
+    api_function: str = "docket-api"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def function(self, name: str) -> FunctionSpec:
+        return next(f for f in self.functions if f.name == name)
+
+
+DOCUMENTS_BUCKET = "docket-documents"
+TEXT_BUCKET = "docket-text"
+DOCUMENTS_TABLE = "docket-documents"
+CHUNKS_TABLE = "docket-chunks"
+INGEST_QUEUE = "docket-ingest"
+INGEST_DLQ = "docket-ingest-dlq"
+PIPELINE_DLQ = "docket-pipeline-dlq"
+
+
+WIRING = Wiring(
+    buckets=(DOCUMENTS_BUCKET, TEXT_BUCKET),
+    tables=(
+        TableSpec(DOCUMENTS_TABLE, partition_key="tenant", sort_key="document_id"),
+        TableSpec(CHUNKS_TABLE, partition_key="pk", sort_key="chunk_id"),
+    ),
+    queues=(
+        QueueSpec(INGEST_DLQ),
+        QueueSpec(PIPELINE_DLQ),
+        QueueSpec(INGEST_QUEUE, visibility_timeout=360, dead_letter_queue=INGEST_DLQ),
+    ),
+    functions=(
+        FunctionSpec("docket-extract", "extract", memory_mb=2048, timeout_s=60),
+        FunctionSpec("docket-chunk", "chunk", memory_mb=1024, timeout_s=60),
+        FunctionSpec("docket-embed", "embed", memory_mb=2048, timeout_s=120),
+        FunctionSpec("docket-api", "api", memory_mb=1024, timeout_s=29),
+    ),
+    event_sources=(
+        EventSourceSpec("docket-extract", "sqs", INGEST_QUEUE, batch_size=10, max_batching_window_s=0.2),
+        EventSourceSpec(
+            "docket-chunk",
+            "dynamodb_stream",
+            DOCUMENTS_TABLE,
+            batch_size=25,
+            max_batching_window_s=0.2,
+            on_failure_queue=PIPELINE_DLQ,
+        ),
+        EventSourceSpec(
+            "docket-embed",
+            "dynamodb_stream",
+            CHUNKS_TABLE,
+            batch_size=64,
+            max_batching_window_s=0.5,
+            on_failure_queue=PIPELINE_DLQ,
+        ),
+    ),
+    notifications=(BucketNotificationSpec(DOCUMENTS_BUCKET, INGEST_QUEUE, prefix="tenants/"),),
+)

@@ -1,0 +1,210 @@
+"""The ingestion logic with in-memory fakes: what is written, embedded, indexed and dead-lettered."""
+
+from __future__ import annotations
+
+import pytest
+
+from docket.config import Settings
+from docket.ingest.service import IngestService
+from docket.models import ChunkDraft, DocumentStatus, ExtractedDocument, Page, document_id_for
+
+from ..fakes import (
+    FakeBlobStore,
+    FakeChunkStore,
+    FakeDeadLetters,
+    FakeDocumentStore,
+    FakeEmbedder,
+    FakeIndex,
+    drain,
+)
+
+BUCKET = "docket-documents"
+
+
+class ParagraphChunker:
+    """One chunk per blank-line paragraph: enough structure to test the pipeline's bookkeeping."""
+
+    def chunk(self, doc: ExtractedDocument) -> list[ChunkDraft]:
+        out: list[ChunkDraft] = []
+        for page in doc.pages:
+            for para in (p.strip() for p in page.text.split("\n\n")):
+                if para:
+                    out.append(
+                        ChunkDraft(
+                            text=para,
+                            ordinal=len(out),
+                            page_start=page.number,
+                            page_end=page.number,
+                            token_count=len(para.split()),
+                        )
+                    )
+        return out
+
+
+def text_extractor(data: bytes, filename: str, content_type: str | None, *, max_bytes: int | None = None) -> ExtractedDocument:
+    from docket.errors import CorruptDocument
+
+    if data.startswith(b"%PDF-broken"):
+        raise CorruptDocument("PDF is damaged: no cross-reference table")
+    return ExtractedDocument(format="text", title=filename, pages=[Page(number=1, text=data.decode())])
+
+
+@pytest.fixture
+def env():
+    settings = Settings(max_file_bytes=10_000)
+    docs, chunks, blobs, dlq = FakeDocumentStore(), FakeChunkStore(), FakeBlobStore(), FakeDeadLetters()
+    embedder = FakeEmbedder()
+    index = FakeIndex(embedder.model)
+    service = IngestService(
+        settings,
+        docs,
+        chunks,
+        blobs,
+        dlq,
+        chunker=ParagraphChunker(),
+        embedder=embedder,
+        index=index,
+        extractor=text_extractor,
+    )
+    return service, docs, chunks, blobs, dlq, embedder, index
+
+
+def upload(blobs: FakeBlobStore, source: str, body: bytes, tenant: str = "acme", **meta: str) -> str:
+    key = f"tenants/{tenant}/{source}"
+    blobs.put(BUCKET, key, body, metadata=meta)
+    return key
+
+
+def test_new_document_is_extracted_chunked_embedded_and_marked_indexed(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    # Given an uploaded text file with three paragraphs
+    key = upload(blobs, "notes/a.txt", b"alpha one\n\nbeta two\n\ngamma three")
+    # When the pipeline runs
+    assert service.on_object_created(BUCKET, key) == "extracted"
+    drain(service, docs, chunks)
+    # Then its three chunks are indexed and the document says so
+    doc = docs.get("acme", document_id_for("acme", "notes/a.txt"))
+    assert doc is not None and doc.status == DocumentStatus.INDEXED
+    assert doc.chunk_count == 3 and doc.indexed_hash == doc.content_hash
+    assert doc.embedding_model == "fake/embedder@1"
+    assert index.count_document("acme", doc.document_id) == 3
+    assert sorted(embedder.embedded) == ["alpha one", "beta two", "gamma three"]
+    assert dlq.messages == []
+
+
+def test_unchanged_reupload_does_no_work(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    key = upload(blobs, "a.txt", b"alpha\n\nbeta")
+    service.on_object_created(BUCKET, key)
+    drain(service, docs, chunks)
+    embedded_before, puts_before = len(embedder.embedded), len(chunks.puts)
+    # When the same bytes arrive again
+    assert service.on_object_created(BUCKET, key) == "unchanged"
+    drain(service, docs, chunks)
+    # Then nothing is chunked or embedded again
+    assert len(embedder.embedded) == embedded_before
+    assert len(chunks.puts) == puts_before
+    assert docs.get("acme", document_id_for("acme", "a.txt")).status == DocumentStatus.INDEXED
+
+
+def test_changed_document_reembeds_only_changed_chunks_and_drops_stale(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    key = upload(blobs, "a.txt", b"one\n\ntwo\n\nthree")
+    service.on_object_created(BUCKET, key)
+    drain(service, docs, chunks)
+    embedder.embedded.clear()
+    # When one paragraph changes
+    upload(blobs, "a.txt", b"one\n\nTWO changed\n\nthree")
+    service.on_object_created(BUCKET, key)
+    drain(service, docs, chunks)
+    # Then only that paragraph is embedded, the old one leaves the index
+    assert embedder.embedded == ["TWO changed"]
+    texts = sorted(c.text for c in index.chunks.values())
+    assert texts == ["TWO changed", "one", "three"]
+    doc = docs.get("acme", document_id_for("acme", "a.txt"))
+    assert doc.status == DocumentStatus.INDEXED and doc.chunk_count == 3
+
+
+def test_corrupt_file_fails_with_reason_and_goes_to_dead_letter_queue(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    key = upload(blobs, "bad.pdf", b"%PDF-broken")
+    # When it is processed, no exception escapes (retrying cannot help)
+    assert service.on_object_created(BUCKET, key) == "failed"
+    doc = docs.get("acme", document_id_for("acme", "bad.pdf"))
+    # Then the document is failed with a typed reason, and the dead-letter queue has it
+    assert doc.status == DocumentStatus.FAILED
+    assert doc.reason_code == "corrupt_document" and "damaged" in doc.reason
+    assert dlq.messages[0]["reason_code"] == "corrupt_document"
+    assert dlq.messages[0]["record"]["key"] == key
+
+
+def test_file_over_limit_fails_without_download(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    key = upload(blobs, "big.txt", b"x" * 20_000)
+    blobs.get = None  # type: ignore[assignment]  # a download would crash the test
+    assert service.on_object_created(BUCKET, key) == "failed"
+    doc = docs.get("acme", document_id_for("acme", "big.txt"))
+    assert doc.reason_code == "file_too_large" and "limit" in doc.reason
+    assert dlq.messages[0]["reason_code"] == "file_too_large"
+
+
+def test_embedding_failure_is_reported_per_record_and_document_stays_pending(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    key = upload(blobs, "a.txt", b"one\n\ntwo")
+    service.on_object_created(BUCKET, key)
+    event, old, new = docs.stream.pop(0)
+    service.on_document_change(event, old, new)
+    docs.stream.clear()
+    from docket.ingest.service import ChunkChange
+
+    changes = [ChunkChange(str(i), ev, o, n) for i, (ev, o, n) in enumerate(chunks.stream)]
+    embedder.fail = True
+    # When the embedding provider is down
+    outcome = service.on_chunk_changes(changes)
+    # Then every record of the batch is reported failed (to be retried) and nothing is indexed
+    assert set(outcome.failures) == {c.record_id for c in changes}
+    assert docs.get("acme", document_id_for("acme", "a.txt")).status == DocumentStatus.PENDING
+    # And the retry succeeds
+    embedder.fail = False
+    assert service.on_chunk_changes(changes).failures == {}
+    assert docs.get("acme", document_id_for("acme", "a.txt")).status == DocumentStatus.INDEXED
+
+
+def test_removed_object_removes_document_chunks_and_index_entries(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    key = upload(blobs, "a.txt", b"one\n\ntwo")
+    service.on_object_created(BUCKET, key)
+    drain(service, docs, chunks)
+    service.on_object_removed(key)
+    drain(service, docs, chunks)
+    assert docs.get("acme", document_id_for("acme", "a.txt")) is None
+    assert chunks.items == {} and index.chunks == {}
+
+
+def test_acl_change_updates_chunks_without_reembedding(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    key = upload(blobs, "a.txt", b"one\n\ntwo")
+    service.on_object_created(BUCKET, key)
+    drain(service, docs, chunks)
+    n = len(embedder.embedded)
+    doc_id = document_id_for("acme", "a.txt")
+    docs.update("acme", doc_id, acl_groups=["legal"])
+    drain(service, docs, chunks)
+    assert len(embedder.embedded) == n
+    assert {tuple(c.acl_groups) for c in index.chunks.values()} == {("legal",)}
+
+
+def test_acl_groups_come_from_object_metadata_for_direct_uploads(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    key = upload(blobs, "a.txt", b"one", **{"acl-groups": "hr, legal"})
+    service.on_object_created(BUCKET, key)
+    assert docs.get("acme", document_id_for("acme", "a.txt")).acl_groups == ["hr", "legal"]
+
+
+@pytest.mark.parametrize("key", ["a.txt", "tenants/", "tenants/UPPER/a.txt", "other/acme/a.txt"])
+def test_keys_outside_the_tenant_layout_are_rejected(env, key):
+    from docket.errors import InvalidRequest
+
+    service = env[0]
+    with pytest.raises(InvalidRequest):
+        service.on_object_created(BUCKET, key)
