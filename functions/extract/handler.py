@@ -12,10 +12,9 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from docket.ingest.events import S3NotificationInSqs
+from docket.ingest.events import S3Notification, S3NotificationInSqs
 from docket.ingest.factory import get_ingest_service
 from docket.observability import logger, metrics, tracer
 
@@ -24,7 +23,7 @@ processor = BatchProcessor(event_type=EventType.SQS, model=S3NotificationInSqs)
 
 @tracer.capture_method
 def record_handler(record: S3NotificationInSqs) -> None:
-    if not isinstance(record.body, S3Model):
+    if not isinstance(record.body, S3Notification):
         return  # s3:TestEvent
     service = get_ingest_service()
     for s3 in record.body.Records:

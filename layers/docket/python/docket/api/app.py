@@ -135,9 +135,7 @@ def create_document(body: CreateDocumentRequest) -> Response[CreateDocumentRespo
         expires_in=settings.upload_url_ttl_seconds,
         document=doc,
     )
-    return Response(
-        status_code=201, content_type=content_types.APPLICATION_JSON, body=out.model_dump_json()
-    )
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=out)
 
 
 @app.get("/documents")
@@ -153,9 +151,7 @@ def get_document(document_id: DocId) -> DocumentRecord:
 @app.delete("/documents/<document_id>")
 def delete_document(document_id: DocId) -> Response[DocumentRecord]:
     doc = documents().delete(principal(), document_id)
-    return Response(
-        status_code=202, content_type=content_types.APPLICATION_JSON, body=doc.model_dump_json()
-    )
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=doc)
 
 
 @app.post("/query")

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import (
-    DynamoDBStreamRecordModel,
-    S3Model,
-    SqsRecordModel,
+from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel, SqsRecordModel
+from aws_lambda_powertools.utilities.parser.models.s3 import (
+    S3Bucket,
+    S3Identity,
+    S3Message,
+    S3OwnerIdentify,
+    S3RecordModel,
+    S3RequestParameters,
+    S3ResponseElements,
 )
 from pydantic import BaseModel, Json
 
@@ -23,8 +28,29 @@ class S3TestEvent(BaseModel):
     Bucket: str | None = None
 
 
+class _S3Bucket(S3Bucket):
+    ownerIdentity: S3OwnerIdentify | None = None  # type: ignore[assignment]
+
+
+class _S3Message(S3Message):
+    bucket: _S3Bucket
+
+
+class S3NotificationRecord(S3RecordModel):
+    """Powertools' S3 record, tolerant of the fields that S3 emulators leave out."""
+
+    userIdentity: S3Identity | None = None  # type: ignore[assignment]
+    requestParameters: S3RequestParameters | None = None  # type: ignore[assignment]
+    responseElements: S3ResponseElements | None = None  # type: ignore[assignment]
+    s3: _S3Message
+
+
+class S3Notification(BaseModel):
+    Records: list[S3NotificationRecord]
+
+
 class S3NotificationInSqs(SqsRecordModel):  # type: ignore[override]
-    body: Json[S3Model | S3TestEvent]  # type: ignore[assignment]
+    body: Json[S3Notification | S3TestEvent]  # type: ignore[assignment]
 
 
 def _image(image: dict[str, Any] | None) -> dict[str, Any] | None:
