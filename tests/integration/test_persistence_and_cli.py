@@ -1,0 +1,90 @@
+"""``docket serve`` state survives a restart; the CLI drives the API end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from docket import cli
+
+from .conftest import Api, start_cloud
+
+pytestmark = pytest.mark.integration
+
+
+def test_restart_with_same_data_dir_keeps_documents_and_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    cloud, gateway = start_cloud(data)
+    try:
+        api = Api(gateway.url)
+        doc_id = api.upload("facts/owl.txt", b"Snowy owls hunt lemmings across the Arctic tundra in daylight.")
+        assert api.wait_status(doc_id)["status"] == "indexed"
+    finally:
+        gateway.stop()
+        cloud.stop()
+    # When the local cloud starts again on the same data directory
+    cloud, gateway = start_cloud(data)
+    try:
+        api = Api(gateway.url)
+        # Then the document and its chunks are still there and answer questions
+        doc = api.call("GET", f"/documents/{doc_id}").json()
+        assert doc["status"] == "indexed" and doc["chunk_count"] == 1
+        body = api.ask("What do snowy owls hunt?")
+        assert body["found"] and body["citations"][0]["document_id"] == doc_id
+        # And new uploads keep working after the restore
+        second = api.upload("facts/fox.txt", b"Arctic foxes change coat colour with the seasons.")
+        assert api.wait_status(second)["status"] == "indexed"
+    finally:
+        gateway.stop()
+        cloud.stop()
+
+
+def test_cli_ingest_ask_list_show_delete(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cloud, gateway = start_cloud(tmp_path / "data")
+    url = ["--url", gateway.url, "--tenant", "clitenant"]
+    try:
+        folder = tmp_path / "kb"
+        folder.mkdir()
+        (folder / "bees.md").write_text("# Bees\n\nHoneybees communicate the direction of flowers with a waggle dance.")
+        (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+        # ingest: a per-file summary and a non-zero exit code because one file failed
+        rc = cli.main(["ingest", str(folder), *url, "--acl", "science"])
+        out = capsys.readouterr().out
+        assert rc == 1
+        assert "kb/bees.md" in out and "indexed" in out and "failed" in out
+        assert "1 indexed, 1 failed" in out
+        # ask --json: the API's body with citations carrying the documented fields
+        rc = cli.main(["ask", "How do honeybees tell where flowers are?", *url, "--groups", "science", "--json"])
+        body = json.loads(capsys.readouterr().out)
+        assert rc == 0 and body["found"]
+        cite = body["citations"][0]
+        assert {"document_id", "source", "page_start", "page_end", "chunk_id", "quote"} <= set(cite)
+        assert cite["source"] == "kb/bees.md"
+        # ask (text): answer then numbered citations
+        cli.main(["ask", "How do honeybees tell where flowers are?", *url, "--groups", "science"])
+        text = capsys.readouterr().out
+        assert "waggle dance" in text and "[1] kb/bees.md (p. 1)" in text
+        # docs list / show
+        cli.main(["docs", "list", *url])
+        listing = capsys.readouterr().out.strip().splitlines()
+        assert len(listing) == 2 and any("indexed" in line and "kb/bees.md" in line for line in listing)
+        doc_id = next(line.split()[0] for line in listing if "kb/bees.md" in line)
+        cli.main(["docs", "show", doc_id, *url])
+        assert json.loads(capsys.readouterr().out)["document_id"] == doc_id
+        # docs delete returns once the chunks are gone from the index
+        assert cli.main(["docs", "delete", doc_id, *url]) == 0
+        from docket.config import get_settings
+        from docket.search.factory import get_index
+
+        assert get_index(get_settings()).count_document("clitenant", doc_id) == 0
+        assert cli.main(["docs", "show", doc_id, *url]) == 2
+    finally:
+        gateway.stop()
+        cloud.stop()
+
+
+def test_cli_reports_unreachable_api(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = cli.main(["ask", "hello", "--url", "http://127.0.0.1:9", "--token", "x"])
+    assert rc == 2 and "cannot reach" in capsys.readouterr().err
