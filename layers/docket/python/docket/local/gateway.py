@@ -130,7 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(401, {"message": "Unauthorized"})
                 return
         event = build_event(self.command, self.path, headers, body, claims)
-        result = self.cloud.invoke(self.cloud.wiring.api_function, event)
+        # API Gateway calls its integration directly (not through the Lambda Invoke API)
+        result, _errored = self.cloud.runtime.invoke(self.cloud.wiring.api_function, event)
         if not isinstance(result, dict) or "statusCode" not in result:
             log.error("api function failed: %s", result)
             self._json(500, {"message": "Internal Server Error"})

@@ -113,11 +113,23 @@ class FunctionRuntime:
                 "stackTrace": traceback.format_exception(exc),
             }, True
         finally:
+            _discard_unpublished_metrics()
             stats.invocations += 1
             stats.total_ms += (time.perf_counter() - started) * 1000
             with self._lock:
                 self.in_flight -= 1
             self._pools[spec.name].put(module)
+
+
+def _discard_unpublished_metrics() -> None:
+    """With metrics disabled (the local default), Powertools keeps every unflushed data point;
+    a long-running local cloud must drop them after each invocation."""
+    import os
+
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+        metrics = sys.modules.get("docket.observability")
+        if metrics is not None:
+            metrics.metrics.clear_metrics()  # type: ignore[attr-defined]
 
 
 _original_invoke: Any = None
