@@ -195,7 +195,7 @@ def test_auth_and_malformed_requests(api: Api) -> None:
     from docket.auth import issue_token
     from docket.config import Settings
 
-    wrong_key = issue_token(Settings(dev_token_secret="another-secret"), subject="x", tenant="acme")
+    wrong_key = issue_token(Settings(dev_token_secret="another-secret-of-at-least-32-bytes!"), subject="x", tenant="acme")
     assert httpx.post(f"{api.url}/query", json=q, headers={"authorization": f"Bearer {wrong_key}"}).status_code == 401
     bad_json = api.call("POST", "/query", content=b"{not json", headers={"content-type": "application/json"})
     assert bad_json.status_code in (400, 422) and "json" in bad_json.text.lower()

@@ -1,0 +1,127 @@
+"""API routes with fakes behind them: claims → principal, validation, and error mapping."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from docket.api import app as api_module
+from docket.config import Settings
+from docket.documents import DocumentService
+from docket.errors import ModelMismatch
+from docket.models import DocumentStatus, Principal, document_id_for
+from tests.utils import load_event
+
+from ..fakes import FakeBlobStore, FakeDocumentStore, FakeIndex, FakeEmbedder
+
+
+class Signer:
+    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
+        return f"https://s3.example.com/{bucket}/{key}?X-Amz-Expires={expires_in}"
+
+
+class Context:
+    function_name = "docket-api"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:docket-api"
+    aws_request_id = "req"
+
+
+@pytest.fixture
+def services(monkeypatch: pytest.MonkeyPatch):
+    docs, blobs = FakeDocumentStore(), FakeBlobStore()
+    index = FakeIndex(FakeEmbedder().model)
+    service = DocumentService(Settings(), docs, blobs, Signer(), index=index)
+    monkeypatch.setattr(api_module, "documents", lambda: service)
+    return docs, blobs, index
+
+
+def call(event: dict[str, Any]) -> tuple[int, Any]:
+    result = api_module.app.resolve(event, Context())
+    return result["statusCode"], json.loads(result["body"]) if result.get("body") else None
+
+
+def test_create_document_uses_tenant_from_claims_and_presigns_tenant_key(services) -> None:
+    docs, _, _ = services
+    status, body = call(load_event("apigw_create_document"))
+    assert status == 201
+    assert body["key"] == "tenants/acme/reports/q3 summary.txt"
+    assert body["upload_url"].startswith("https://s3.example.com/docket-documents/tenants/acme/")
+    assert body["document_id"] == document_id_for("acme", "reports/q3 summary.txt")
+    stored = docs.get("acme", body["document_id"])
+    assert stored.status == DocumentStatus.PENDING and stored.acl_groups == ["staff"]
+
+
+def test_missing_claims_is_401(services) -> None:
+    event = load_event("apigw_create_document")
+    del event["requestContext"]["authorizer"]
+    status, body = call(event)
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+
+
+def test_other_tenant_gets_404_not_403(services) -> None:
+    docs, _, _ = services
+    call(load_event("apigw_create_document"))
+    event = load_event("apigw_get_document")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = (
+        f"/documents/{document_id_for('acme', 'reports/q3 summary.txt')}"
+    )
+    assert call(event)[0] == 200
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["tenant"] = "globex"
+    status, body = call(event)
+    assert status == 404 and body["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        ({"source": ""}, 422),
+        ({"source": "a.txt", "acl_groups": ["bad group!"]}, 422),
+        ({"source": "../../etc/passwd"}, 400),
+        ({"source": "a.txt", "size_bytes": 10**12}, 413),
+    ],
+)
+def test_create_document_rejects_bad_bodies(services, body: dict, status: int) -> None:
+    event = load_event("apigw_create_document")
+    event["body"] = json.dumps(body)
+    assert call(event)[0] == status
+
+
+def test_invalid_json_is_400(services) -> None:
+    event = load_event("apigw_create_document")
+    event["body"] = "{not json"
+    status, body = call(event)
+    assert status in (400, 422)
+
+
+def test_delete_removes_from_index_then_object(services) -> None:
+    docs, blobs, index = services
+    call(load_event("apigw_create_document"))
+    doc_id = document_id_for("acme", "reports/q3 summary.txt")
+    blobs.put("docket-documents", "tenants/acme/reports/q3 summary.txt", b"x")
+    event = load_event("apigw_delete_document")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/documents/{doc_id}"
+    status, body = call(event)
+    assert status == 202 and body["status"] == "deleting"
+    assert blobs.head("docket-documents", "tenants/acme/reports/q3 summary.txt") is None
+    assert index.commits == 1
+
+
+class FailingQueries:
+    def ask(self, principal: Principal, request: Any) -> Any:
+        raise ModelMismatch("index holds a@1, query embedder is b@2")
+
+
+def test_model_mismatch_is_409(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api_module, "queries", lambda: FailingQueries())
+    status, body = call(load_event("apigw_query"))
+    assert status == 409 and body["error"]["code"] == "embedding_model_mismatch"
+
+
+def test_groups_claim_in_api_gateway_string_form_is_parsed() -> None:
+    from docket.auth import principal_from_event
+
+    p = principal_from_event(load_event("apigw_query"))
+    assert p.tenant == "acme" and p.groups == frozenset({"staff", "legal"})
