@@ -1,5 +1,5 @@
-"""Document builders shared by the suites (the extract unit tests own their implementation)."""
+"""Document builders shared by the suites (they live with the extraction tests)."""
 
-from tests.unit.extract.conftest import build_pdf, encrypt_pdf
+from tests.unit.extract.builders import build_pdf, encrypt_pdf
 
 __all__ = ["build_pdf", "encrypt_pdf"]
