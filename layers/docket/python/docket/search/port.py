@@ -21,7 +21,9 @@ class SearchIndex(Protocol):
         ...
 
     def update_metadata(self, chunks: Sequence[ChunkRecord]) -> int:
-        """Replace non-text fields (ACL groups, ordinal, pages) keeping stored vectors; returns count."""
+        """Replace non-text fields (ACL groups, ordinal, pages), keeping stored vectors.
+
+        Returns how many of the chunks were found and updated."""
         ...
 
     def delete_chunks(self, tenant: str, chunk_ids: Sequence[str]) -> int: ...

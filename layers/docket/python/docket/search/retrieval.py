@@ -1,0 +1,101 @@
+"""Hybrid retrieval: BM25 and k-NN candidates under one filter, fused with RRF."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from docket.embedding.port import Embedder
+from docket.errors import ModelMismatch
+from docket.models import EmbeddingModelInfo, SearchFilter, SearchHit
+from docket.search.fusion import rrf_fuse
+from docket.search.port import SearchIndex
+
+RetrievalMode = Literal["bm25", "dense", "hybrid"]
+
+
+class RetrievalResult(BaseModel):
+    hits: list[SearchHit]
+    mode: RetrievalMode
+    # milliseconds per stage: embed, bm25, knn, fuse (0.0 for a stage the mode skips)
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+def _same_model(a: EmbeddingModelInfo, b: EmbeddingModelInfo) -> bool:
+    return (a.name, a.version, a.dimension) == (b.name, b.version, b.dimension)
+
+
+class HybridRetriever:
+    """Runs the retrievers a mode needs; the filter applies inside each one, before ranking.
+
+    Each retriever returns ``candidate_k`` (at least ``top_k``) candidates for fusion, so a
+    chunk ranked low by one retriever and high by the other can still reach the top.
+    """
+
+    def __init__(
+        self,
+        index: SearchIndex,
+        embedder: Embedder,
+        rrf_k: int = 60,
+        candidate_k: int = 100,
+    ) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.rrf_k = rrf_k
+        self.candidate_k = candidate_k
+
+    def check_model(self) -> None:
+        """Vectors from two different models are not comparable: refuse rather than rank noise."""
+        index_model, query_model = self.index.model, self.embedder.model
+        if not _same_model(index_model, query_model):
+            raise ModelMismatch(
+                f"the index holds {index_model.tag} vectors (dimension {index_model.dimension}) "
+                f"but queries are embedded with {query_model.tag} (dimension "
+                f"{query_model.dimension})"
+            )
+
+    def retrieve(
+        self,
+        query: str,
+        flt: SearchFilter,
+        top_k: int,
+        mode: RetrievalMode = "hybrid",
+    ) -> RetrievalResult:
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        self.check_model()
+        timings = {"embed": 0.0, "bm25": 0.0, "knn": 0.0, "fuse": 0.0}
+        if not query.strip():
+            return RetrievalResult(hits=[], mode=mode, timings=timings)
+        if mode == "bm25":
+            started = time.perf_counter()
+            hits = self.index.search_bm25(query, flt, top_k)
+            timings["bm25"] = _ms_since(started)
+            return RetrievalResult(hits=hits, mode=mode, timings=timings)
+
+        started = time.perf_counter()
+        vector = self.embedder.embed_query(query)
+        timings["embed"] = _ms_since(started)
+        if mode == "dense":
+            started = time.perf_counter()
+            hits = self.index.search_knn(vector, flt, top_k)
+            timings["knn"] = _ms_since(started)
+            return RetrievalResult(hits=hits, mode=mode, timings=timings)
+
+        candidates = max(self.candidate_k, top_k)
+        started = time.perf_counter()
+        lexical = self.index.search_bm25(query, flt, candidates)
+        timings["bm25"] = _ms_since(started)
+        started = time.perf_counter()
+        dense = self.index.search_knn(vector, flt, candidates)
+        timings["knn"] = _ms_since(started)
+        started = time.perf_counter()
+        hits = rrf_fuse({"bm25": lexical, "knn": dense}, k=self.rrf_k, limit=top_k)
+        timings["fuse"] = _ms_since(started)
+        return RetrievalResult(hits=hits, mode=mode, timings=timings)
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

@@ -1,0 +1,119 @@
+"""Reciprocal-rank fusion, checked against hand-computed scores."""
+
+from __future__ import annotations
+
+import pytest
+
+from docket.models import ChunkRecord, SearchHit
+from docket.search.fusion import rrf_fuse
+
+
+def hit(chunk_id: str, score: float, retriever: str, tenant: str = "acme") -> SearchHit:
+    chunk = ChunkRecord(
+        tenant=tenant,
+        document_id="doc_" + "0" * 24,
+        chunk_id=chunk_id,
+        ordinal=0,
+        text=chunk_id,
+        page_start=1,
+        page_end=1,
+        source="s.txt",
+    )
+    return SearchHit(chunk=chunk, score=score, retriever=retriever)
+
+
+def ranked(retriever: str, *chunk_ids: str) -> list[SearchHit]:
+    return [hit(c, 10.0 - i, retriever) for i, c in enumerate(chunk_ids)]
+
+
+def order(hits: list[SearchHit]) -> list[str]:
+    return [h.chunk.chunk_id for h in hits]
+
+
+def test_rrf_scores_match_the_formula():
+    # Given bm25 = [A, B, C] and knn = [B, D, A]
+    lists = {"bm25": ranked("bm25", "A", "B", "C"), "knn": ranked("knn", "B", "D", "A")}
+    # When fused with k=60
+    fused = rrf_fuse(lists, k=60)
+    # Then B = 1/62 + 1/61 > A = 1/61 + 1/63 > D = 1/62 > C = 1/63
+    assert order(fused) == ["B", "A", "D", "C"]
+    expected = {"A": 1 / 61 + 1 / 63, "B": 1 / 62 + 1 / 61, "C": 1 / 63, "D": 1 / 62}
+    for h in fused:
+        assert h.score == pytest.approx(expected[h.chunk.chunk_id], abs=1e-12)
+    assert [h.rank for h in fused] == [1, 2, 3, 4]
+    assert all(h.retriever == "hybrid" for h in fused)
+    # And each hit carries every contributing retriever's rank and raw score
+    a = next(h for h in fused if h.chunk.chunk_id == "A")
+    assert a.ranks == {"bm25": 1, "knn": 3}
+    assert a.scores == {"bm25": 10.0, "knn": 8.0}
+    c = next(h for h in fused if h.chunk.chunk_id == "C")
+    assert c.ranks == {"bm25": 3} and c.scores == {"bm25": 8.0}
+
+
+def test_weights_scale_each_retriever():
+    lists = {"bm25": ranked("bm25", "A", "B", "C"), "knn": ranked("knn", "B", "D", "A")}
+    fused = rrf_fuse(lists, k=60, weights={"bm25": 2.0})
+    # A = 2/61 + 1/63 = 0.048660 edges out B = 2/62 + 1/61 = 0.048651; C = 2/63 > D = 1/62
+    assert order(fused) == ["A", "B", "C", "D"]
+    assert fused[0].score == pytest.approx(2 / 61 + 1 / 63, abs=1e-12)
+    # A zero weight keeps the retriever's ranks for display but not in the score
+    muted = rrf_fuse(lists, k=60, weights={"knn": 0.0})
+    assert order(muted) == ["A", "B", "C", "D"]
+    assert muted[3].score == 0.0 and muted[3].ranks == {"knn": 2}
+
+
+def test_small_k_favours_top_ranks():
+    lists = {"bm25": ranked("bm25", "A", "B", "C"), "knn": ranked("knn", "C", "B", "A")}
+    # k=0: A = 1 + 1/3, B = 1/2 + 1/2, C = 1/3 + 1
+    fused = rrf_fuse(lists, k=0)
+    assert fused[0].score == pytest.approx(4 / 3) and fused[2].score == pytest.approx(1.0)
+    assert order(fused) == ["A", "C", "B"]  # A and C tie; the tie goes to the lower chunk id
+
+
+def test_ties_break_deterministically():
+    # A and B have the same ranks, mirrored: equal scores, same best rank, so chunk id decides
+    lists = {"knn": ranked("knn", "B", "A"), "bm25": ranked("bm25", "A", "B")}
+    assert order(rrf_fuse(lists)) == ["A", "B"]
+    swapped = {"bm25": ranked("bm25", "B", "A"), "knn": ranked("knn", "A", "B")}
+    assert order(rrf_fuse(swapped)) == ["A", "B"]
+    # Equal scores from different ranks: the better best rank wins
+    three = {
+        "r1": ranked("r1", "X", "P", "Q"),
+        "r2": ranked("r2", "P", "Y"),
+        "r3": ranked("r3", "Q", "Y"),
+    }
+    fused = rrf_fuse(three, k=0, weights={"r1": 1.0, "r2": 1.0, "r3": 1.0})
+    # X = 1, Y = 1/2 + 1/2 = 1: tie on score; X's best rank (1) beats Y's (2)
+    x, y = (next(h for h in fused if h.chunk.chunk_id == c) for c in "XY")
+    assert x.score == y.score
+    assert order(fused).index("X") < order(fused).index("Y")
+
+
+def test_duplicates_in_one_list_count_once_at_their_best_rank():
+    lists = {"bm25": [hit("A", 3.0, "bm25"), hit("B", 2.0, "bm25"), hit("A", 1.0, "bm25")]}
+    fused = rrf_fuse(lists, k=60)
+    assert order(fused) == ["A", "B"]
+    assert fused[0].score == pytest.approx(1 / 61) and fused[0].ranks == {"bm25": 1}
+
+
+def test_same_chunk_id_in_two_tenants_stays_two_hits():
+    lists = {"bm25": [hit("A", 1.0, "bm25", tenant="acme"), hit("A", 0.5, "bm25", tenant="zeta")]}
+    fused = rrf_fuse(lists)
+    assert [h.chunk.tenant for h in fused] == ["acme", "zeta"]
+
+
+def test_limit_and_empty_inputs():
+    lists = {"bm25": ranked("bm25", "A", "B", "C"), "knn": ranked("knn", "B", "D", "A")}
+    assert order(rrf_fuse(lists, limit=2)) == ["B", "A"]
+    assert rrf_fuse(lists, limit=0) == []
+    assert rrf_fuse({}) == []
+    assert rrf_fuse({"bm25": [], "knn": []}) == []
+    only = rrf_fuse({"bm25": [], "knn": ranked("knn", "Z")})
+    assert order(only) == ["Z"] and only[0].ranks == {"knn": 1}
+
+
+def test_invalid_arguments_raise():
+    with pytest.raises(ValueError):
+        rrf_fuse({}, k=-1)
+    with pytest.raises(ValueError):
+        rrf_fuse({}, weights={"bm25": -1.0})

@@ -1,0 +1,439 @@
+"""The SearchIndex contract: every adapter (embedded today, OpenSearch later) passes this suite.
+
+Tests speak only the port (search/port.py); ``open_index`` in conftest.py picks the adapter.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from docket.errors import ModelMismatch
+from docket.models import ChunkRecord, EmbeddingModelInfo, SearchFilter, SearchHit
+from docket.search.port import SearchIndex
+
+TENANT_A = "tenant-a"
+TENANT_B = "tenant-b"
+
+
+def add(index: SearchIndex, embedder, chunks: list[ChunkRecord]) -> None:  # type: ignore[no-untyped-def]
+    index.upsert(chunks, embedder.embed_documents([c.text for c in chunks]))
+    index.commit()
+
+
+def ids(hits: list[SearchHit]) -> list[str]:
+    return [h.chunk.chunk_id for h in hits]
+
+
+def knn(index: SearchIndex, embedder, text: str, flt: SearchFilter, k: int = 10):  # type: ignore[no-untyped-def]
+    return index.search_knn(embedder.embed_query(text), flt, k)
+
+
+# --- empty index and basic ranking -------------------------------------------------------------
+
+
+def test_empty_index_returns_no_hits(index, embedder):
+    # Given an index with nothing in it
+    flt = SearchFilter(tenant=TENANT_A)
+    # When searching / Then nothing comes back, and no document has chunks
+    assert index.search_bm25("anything at all", flt, 10) == []
+    assert knn(index, embedder, "anything at all", flt) == []
+    assert index.count_document(TENANT_A, "doc_" + "0" * 24) == 0
+
+
+def test_bm25_ranks_the_best_lexical_match_first(index, embedder, make_chunk):
+    # Given three chunks, one clearly about mitochondria
+    chunks = [
+        make_chunk(TENANT_A, "bio.txt", "Mitochondria produce ATP; mitochondria are organelles."),
+        make_chunk(
+            TENANT_A, "bio.txt", "Ribosomes translate messenger RNA into proteins.", ordinal=1
+        ),
+        make_chunk(TENANT_A, "geo.txt", "Rivers carry sediment to the sea."),
+    ]
+    add(index, embedder, chunks)
+    # When searching for it (a different inflection of the word)
+    hits = index.search_bm25("mitochondrion ATP production", SearchFilter(tenant=TENANT_A), 10)
+    # Then it is first, with positive decreasing scores, ranks 1.., retriever "bm25"
+    assert ids(hits)[0] == chunks[0].chunk_id
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert all(h.retriever == "bm25" for h in hits)
+    assert all(h.score > 0 for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert chunks[2].chunk_id not in ids(hits)  # no shared term, no hit
+    assert hits[0].chunk == chunks[0]  # the full record comes back
+
+
+def test_bm25_matches_title_and_section(index, embedder, make_chunk):
+    # Given a chunk whose title alone holds the query word
+    chunk = make_chunk(TENANT_A, "t.txt", "Body without it.", title="Glaciology", section="Ice")
+    add(index, embedder, [chunk])
+    flt = SearchFilter(tenant=TENANT_A)
+    # Then title and section words find it
+    assert ids(index.search_bm25("glaciology", flt, 5)) == [chunk.chunk_id]
+    assert ids(index.search_bm25("ice", flt, 5)) == [chunk.chunk_id]
+
+
+def test_knn_ranks_the_nearest_vector_first(index, embedder, make_chunk):
+    # Given chunks with distinct texts
+    texts = ["red apples and green pears", "blue whales swim deep", "fast red cars on tracks"]
+    chunks = [make_chunk(TENANT_A, "k.txt", t, ordinal=i) for i, t in enumerate(texts)]
+    add(index, embedder, chunks)
+    # When querying with one chunk's own text
+    hits = knn(index, embedder, "blue whales swim deep", SearchFilter(tenant=TENANT_A))
+    # Then that chunk is first with cosine ~1, and every chunk is a candidate
+    assert ids(hits)[0] == chunks[1].chunk_id
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert sorted(ids(hits)) == sorted(c.chunk_id for c in chunks)
+    assert [h.rank for h in hits] == [1, 2, 3]
+    assert all(h.retriever == "knn" for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_k_limits_the_number_of_hits(index, embedder, make_chunk):
+    chunks = [make_chunk(TENANT_A, "many.txt", f"apple number {i}", ordinal=i) for i in range(12)]
+    add(index, embedder, chunks)
+    flt = SearchFilter(tenant=TENANT_A)
+    assert len(index.search_bm25("apple", flt, 5)) == 5
+    assert len(knn(index, embedder, "apple", flt, k=5)) == 5
+    assert index.search_bm25("apple", flt, 0) == []
+    assert len(index.search_bm25("apple", flt, 10**9)) == 12
+    assert len(knn(index, embedder, "apple", flt, k=10**9)) == 12
+
+
+# --- upsert -------------------------------------------------------------------------------------
+
+
+def test_upsert_replaces_a_chunk_by_id(index, embedder, make_chunk):
+    # Given a chunk
+    first = make_chunk(TENANT_A, "r.txt", "original words about zebras", title="Old")
+    add(index, embedder, [first])
+    # When it is upserted again under the same id with a new title and vector
+    second = first.model_copy(update={"title": "New", "ordinal": 3})
+    index.upsert([second], embedder.embed_documents(["completely different vector text"]))
+    index.commit()
+    flt = SearchFilter(tenant=TENANT_A)
+    # Then one chunk remains, carrying the new record and the new vector
+    hits = index.search_bm25("zebras", flt, 10)
+    assert [h.chunk for h in hits] == [second]
+    assert index.count_document(TENANT_A, first.document_id) == 1
+    near = knn(index, embedder, "completely different vector text", flt)
+    assert ids(near) == [first.chunk_id]
+    assert near[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_upsert_of_the_same_id_twice_in_one_batch_keeps_the_last(index, embedder, make_chunk):
+    chunk = make_chunk(TENANT_A, "d.txt", "duplicate ids in a batch")
+    later = chunk.model_copy(update={"ordinal": 7})
+    index.upsert([chunk, later], embedder.embed_documents([chunk.text, chunk.text]))
+    index.commit()
+    hits = index.search_bm25("duplicate", SearchFilter(tenant=TENANT_A), 10)
+    assert [h.chunk.ordinal for h in hits] == [7]
+
+
+def test_upsert_with_vectors_of_another_dimension_raises(index, make_chunk):
+    chunk = make_chunk(TENANT_A, "x.txt", "wrong dimension")
+    with pytest.raises(ModelMismatch):
+        index.upsert([chunk], np.ones((1, index.model.dimension + 1), dtype=np.float32))
+
+
+def test_knn_with_a_query_vector_of_another_dimension_raises(index):
+    with pytest.raises(ModelMismatch):
+        index.search_knn(np.ones(index.model.dimension - 1), SearchFilter(tenant=TENANT_A), 5)
+
+
+# --- tenant isolation and ACL, applied before top-k ------------------------------------------
+
+
+def test_tenants_never_see_each_other(index, embedder, make_chunk):
+    a = make_chunk(TENANT_A, "same.txt", "shared words quarterly report")
+    b = make_chunk(TENANT_B, "same.txt", "shared words quarterly report")
+    add(index, embedder, [a, b])
+    for tenant, own in ((TENANT_A, a), (TENANT_B, b)):
+        flt = SearchFilter(tenant=tenant)
+        assert ids(index.search_bm25("quarterly report", flt, 10)) == [own.chunk_id]
+        assert [h.chunk.tenant for h in knn(index, embedder, "quarterly report", flt)] == [tenant]
+    nobody = SearchFilter(tenant="tenant-c")
+    assert index.search_bm25("quarterly report", nobody, 10) == []
+    assert knn(index, embedder, "quarterly report", nobody) == []
+
+
+def test_tenant_filter_applies_before_top_k(index, embedder, make_chunk):
+    # Given 50 chunks of tenant B that match strongly and one of tenant A that matches weakly
+    strong = "solar panel efficiency solar panel efficiency solar"
+    others = [make_chunk(TENANT_B, f"b{i}.txt", f"{strong} {i}") for i in range(50)]
+    weak = make_chunk(TENANT_A, "a.txt", "a long note that mentions solar once among many words")
+    add(index, embedder, [*others, weak])
+    flt = SearchFilter(tenant=TENANT_A)
+    # When tenant A searches with k=5 / Then A's chunk comes back (it was not crowded out)
+    assert ids(index.search_bm25(strong, flt, 5)) == [weak.chunk_id]
+    assert ids(knn(index, embedder, strong, flt, k=5)) == [weak.chunk_id]
+
+
+def test_acl_filter_applies_before_top_k(index, embedder, make_chunk):
+    # Given 50 strongly matching chunks restricted to "finance" and one weak public chunk
+    strong = "merger acquisition merger acquisition merger"
+    secret = [
+        make_chunk(TENANT_A, f"s{i}.txt", f"{strong} {i}", groups=["finance"]) for i in range(50)
+    ]
+    public = make_chunk(TENANT_A, "p.txt", "the public handbook mentions a merger in passing")
+    add(index, embedder, [*secret, public])
+    outsider = SearchFilter(tenant=TENANT_A, groups=frozenset({"engineering"}))
+    # Then a caller outside "finance" gets only the public chunk
+    assert ids(index.search_bm25(strong, outsider, 5)) == [public.chunk_id]
+    assert ids(knn(index, embedder, strong, outsider, k=5)) == [public.chunk_id]
+    # And a finance member gets the restricted ones first
+    insider = SearchFilter(tenant=TENANT_A, groups=frozenset({"finance", "engineering"}))
+    hits = index.search_bm25(strong, insider, 5)
+    assert len(hits) == 5 and all(h.chunk.acl_groups == ["finance"] for h in hits)
+
+
+def test_acl_semantics(index, embedder, make_chunk):
+    # Given a public chunk, one for hr, one for hr or legal
+    public = make_chunk(TENANT_A, "acl.txt", "policy text public", ordinal=0)
+    hr = make_chunk(TENANT_A, "acl.txt", "policy text hr", groups=["hr"], ordinal=1)
+    both = make_chunk(TENANT_A, "acl.txt", "policy text both", groups=["hr", "legal"], ordinal=2)
+    add(index, embedder, [public, hr, both])
+    cases = {
+        frozenset(): {public.chunk_id},
+        frozenset({"legal"}): {public.chunk_id, both.chunk_id},
+        frozenset({"hr"}): {public.chunk_id, hr.chunk_id, both.chunk_id},
+        frozenset({"sales", "legal"}): {public.chunk_id, both.chunk_id},
+    }
+    for groups, visible in cases.items():
+        flt = SearchFilter(tenant=TENANT_A, groups=groups)
+        assert set(ids(index.search_bm25("policy", flt, 10))) == visible, groups
+        assert set(ids(knn(index, embedder, "policy", flt))) == visible, groups
+
+
+def test_document_and_source_filters(index, embedder, make_chunk):
+    one = make_chunk(TENANT_A, "one.txt", "budget forecast")
+    two = make_chunk(TENANT_A, "two.txt", "budget actuals")
+    add(index, embedder, [one, two])
+    by_doc = SearchFilter(tenant=TENANT_A, document_ids=frozenset({two.document_id}))
+    by_source = SearchFilter(tenant=TENANT_A, sources=frozenset({"one.txt"}))
+    nothing = SearchFilter(tenant=TENANT_A, document_ids=frozenset())
+    assert ids(index.search_bm25("budget", by_doc, 10)) == [two.chunk_id]
+    assert ids(knn(index, embedder, "budget", by_doc)) == [two.chunk_id]
+    assert ids(index.search_bm25("budget", by_source, 10)) == [one.chunk_id]
+    assert ids(knn(index, embedder, "budget", by_source)) == [one.chunk_id]
+    assert index.search_bm25("budget", nothing, 10) == []
+    assert knn(index, embedder, "budget", nothing) == []
+
+
+# --- deletes and metadata updates ---------------------------------------------------------------
+
+
+def test_deleted_chunks_are_never_returned(index, embedder, make_chunk):
+    chunks = [make_chunk(TENANT_A, "del.txt", f"volcano eruption {i}", ordinal=i) for i in range(4)]
+    add(index, embedder, chunks)
+    gone = [chunks[0].chunk_id, chunks[2].chunk_id]
+    # When two chunks are deleted (and a third tenant's delete of the same ids does nothing)
+    assert index.delete_chunks(TENANT_B, gone) == 0
+    assert index.delete_chunks(TENANT_A, [*gone, "chk_unknown"]) == 2
+    index.commit()
+    flt = SearchFilter(tenant=TENANT_A)
+    # Then no retriever returns them, even with a k larger than the index
+    assert set(ids(index.search_bm25("volcano eruption", flt, 100))).isdisjoint(gone)
+    assert set(ids(knn(index, embedder, "volcano eruption", flt, k=100))).isdisjoint(gone)
+    assert index.count_document(TENANT_A, chunks[0].document_id) == 2
+
+
+def test_delete_document_removes_all_its_chunks(index, embedder, make_chunk):
+    doomed = [make_chunk(TENANT_A, "doomed.txt", f"glacier melt {i}", ordinal=i) for i in range(3)]
+    kept = make_chunk(TENANT_A, "kept.txt", "glacier melt survives")
+    add(index, embedder, [*doomed, kept])
+    document_id = doomed[0].document_id
+    assert index.count_document(TENANT_A, document_id) == 3
+    assert index.count_document(TENANT_B, document_id) == 0  # tenant-scoped
+    assert index.delete_document(TENANT_B, document_id) == 0
+    assert index.delete_document(TENANT_A, document_id) == 3
+    index.commit()
+    flt = SearchFilter(tenant=TENANT_A)
+    assert ids(index.search_bm25("glacier melt", flt, 10)) == [kept.chunk_id]
+    assert ids(knn(index, embedder, "glacier melt", flt)) == [kept.chunk_id]
+    assert index.count_document(TENANT_A, document_id) == 0
+
+
+def test_update_metadata_changes_visibility_and_keeps_vectors(index, embedder, make_chunk):
+    # Given a chunk restricted to "hr"
+    chunk = make_chunk(TENANT_A, "m.txt", "salary bands for engineers", groups=["hr"])
+    other = make_chunk(TENANT_A, "n.txt", "engineers write code")
+    add(index, embedder, [chunk, other])
+    everyone = SearchFilter(tenant=TENANT_A)
+    hr = SearchFilter(tenant=TENANT_A, groups=frozenset({"hr"}))
+    before = {h.chunk.chunk_id: h.score for h in knn(index, embedder, "salary engineers", hr)}
+    assert chunk.chunk_id not in ids(index.search_bm25("salary", everyone, 10))
+    # When its ACL is lifted (ordinal and pages change too)
+    updated = chunk.model_copy(update={"acl_groups": [], "ordinal": 4, "page_end": 2})
+    missing = make_chunk(TENANT_A, "m.txt", "never indexed")
+    assert index.update_metadata([updated, missing]) == 1
+    index.commit()
+    # Then everyone sees it, with the new metadata and the same vector (same cosine)
+    hits = index.search_bm25("salary", everyone, 10)
+    assert [h.chunk for h in hits] == [updated]
+    after = {h.chunk.chunk_id: h.score for h in knn(index, embedder, "salary engineers", everyone)}
+    assert after[chunk.chunk_id] == pytest.approx(before[chunk.chunk_id], abs=1e-6)
+    assert index.count_document(TENANT_A, chunk.document_id) == 1
+    # And restricting it again hides it again
+    assert index.update_metadata([updated.model_copy(update={"acl_groups": ["legal"]})]) == 1
+    index.commit()
+    assert chunk.chunk_id not in ids(knn(index, embedder, "salary engineers", everyone))
+
+
+# --- persistence and models --------------------------------------------------------------------
+
+
+def test_committed_data_survives_close_and_reopen(open_index, embedder, make_chunk):
+    index = open_index("persist")
+    chunks = [
+        make_chunk(TENANT_A, "p.txt", f"lighthouse keeper log {i}", ordinal=i) for i in range(5)
+    ]
+    add(index, embedder, chunks)
+    index.delete_chunks(TENANT_A, [chunks[4].chunk_id])
+    index.commit()
+    flt = SearchFilter(tenant=TENANT_A)
+    bm25_before = index.search_bm25("lighthouse keeper", flt, 10)
+    knn_before = knn(index, embedder, "lighthouse keeper log 2", flt)
+    index.close()
+    # When reopened
+    reopened = open_index("persist")
+    # Then searches and counts are the same
+    assert reopened.search_bm25("lighthouse keeper", flt, 10) == bm25_before
+    assert knn(reopened, embedder, "lighthouse keeper log 2", flt) == knn_before
+    assert reopened.count_document(TENANT_A, chunks[0].document_id) == 4
+    # And it keeps accepting writes
+    extra = make_chunk(TENANT_A, "p.txt", "lighthouse keeper log extra", ordinal=9)
+    add(reopened, embedder, [extra])
+    assert reopened.count_document(TENANT_A, chunks[0].document_id) == 5
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        EmbeddingModelInfo(name="another-model", version="1", dimension=64),
+        EmbeddingModelInfo(name="test-bag-of-words", version="2", dimension=64),
+        EmbeddingModelInfo(name="test-bag-of-words", version="1", dimension=32),
+    ],
+)
+def test_reopening_with_another_model_raises_model_mismatch(open_index, other):
+    index = open_index("models")
+    assert index.model.tag == "test-bag-of-words@1"
+    index.close()
+    with pytest.raises(ModelMismatch) as raised:
+        open_index("models", model=other)
+    assert "test-bag-of-words@1" in str(raised.value) and other.tag in str(raised.value)
+
+
+# --- hostile query text -------------------------------------------------------------------------
+
+WEIRD_QUERIES = [
+    "",
+    "   ",
+    '"',
+    '"unbalanced quote',
+    "title:cats",
+    "tenant:tenant-b",
+    "a:b:c",
+    "(cats OR",
+    "cats AND dogs",
+    "AND",
+    "NOT cats",
+    "OR OR OR",
+    "-cats +dogs",
+    "cats^10",
+    "cat*",
+    "?",
+    "~2",
+    "[1 TO 5]",
+    "{a TO b}",
+    "\\",
+    "/regex.*/",
+    "\x00\x01",
+    "the of and a",
+    "ünïcödé naïve café",
+    "日本語のテキスト",
+    "🙂🚀",
+    "cats " * 2000,
+    "x" * 5000,
+]
+
+
+@pytest.mark.parametrize("query", WEIRD_QUERIES, ids=range(len(WEIRD_QUERIES)))
+def test_hostile_query_text_never_raises(index, embedder, make_chunk, query):
+    add(index, embedder, [make_chunk(TENANT_A, "w.txt", "cats and dogs, café naïve 日本語")])
+    hits = index.search_bm25(query, SearchFilter(tenant=TENANT_A), 5)
+    assert all(h.chunk.tenant == TENANT_A for h in hits)
+
+
+def test_field_syntax_in_queries_is_just_text(index, embedder, make_chunk):
+    # "tenant:tenant-b" must not reach tenant B's chunks: it is matched as words
+    mine = make_chunk(TENANT_A, "mine.txt", "nothing relevant here")
+    theirs = make_chunk(TENANT_B, "theirs.txt", "tenant b secrets")
+    add(index, embedder, [mine, theirs])
+    assert index.search_bm25("tenant:tenant-b secrets", SearchFilter(tenant=TENANT_A), 5) == []
+
+
+# --- property: no hit ever violates the filter ---------------------------------------------------
+
+_example_numbers = itertools.count()
+_TENANTS = ["t1", "t2", "t3"]
+_GROUPS = ["g1", "g2", "g3"]
+_WORDS = ["alpha", "beta", "gamma", "delta", "omega"]
+
+_chunk_specs = st.lists(
+    st.tuples(
+        st.sampled_from(_TENANTS),
+        st.frozensets(st.sampled_from(_GROUPS), max_size=2),
+        st.lists(st.sampled_from(_WORDS), min_size=1, max_size=4),
+    ),
+    min_size=1,
+    max_size=25,
+)
+_filters = st.builds(
+    SearchFilter,
+    tenant=st.sampled_from(_TENANTS),
+    groups=st.frozensets(st.sampled_from(_GROUPS), max_size=3),
+)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    specs=_chunk_specs,
+    flt=_filters,
+    words=st.lists(st.sampled_from(_WORDS), min_size=1, max_size=3),
+)
+def test_property_no_hit_violates_tenant_or_acl(
+    open_index, embedder, make_chunk, specs, flt, words
+):
+    # Given random chunks across tenants and groups
+    chunks = [
+        make_chunk(tenant, f"src{i}.txt", " ".join(text), groups=sorted(groups), ordinal=i)
+        for i, (tenant, groups, text) in enumerate(specs)
+    ]
+    index = open_index(f"prop-{next(_example_numbers)}")
+    try:
+        add(index, embedder, chunks)
+        visible = {
+            c.chunk_id
+            for c in chunks
+            if c.tenant == flt.tenant and (not c.acl_groups or flt.groups & set(c.acl_groups))
+        }
+        query = " ".join(words)
+        # When searching with any k / Then every hit passes the filter
+        for k in (1, 3, len(chunks)):
+            for hit in index.search_bm25(query, flt, k) + knn(index, embedder, query, flt, k):
+                assert hit.chunk.chunk_id in visible
+        # And the filter runs before top-k: k = all returns exactly the visible set
+        assert set(ids(knn(index, embedder, query, flt, k=len(chunks)))) == visible
+        lexical = {
+            c.chunk_id for c in chunks if c.chunk_id in visible and set(words) & set(c.text.split())
+        }
+        assert set(ids(index.search_bm25(query, flt, len(chunks)))) == lexical
+    finally:
+        index.close()

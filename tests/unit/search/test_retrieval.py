@@ -1,0 +1,135 @@
+"""HybridRetriever: model check, modes, fusion of candidates, timings."""
+
+from __future__ import annotations
+
+import pytest
+
+from docket.errors import ModelMismatch
+from docket.models import EmbeddingModelInfo, SearchFilter
+from docket.search.fusion import rrf_fuse
+from docket.search.retrieval import HybridRetriever
+
+TENANT = "acme"
+STAGES = {"embed", "bm25", "knn", "fuse"}
+
+
+class CountingEmbedder:
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.queries: list[str] = []
+
+    @property
+    def model(self) -> EmbeddingModelInfo:
+        return self.inner.model
+
+    def embed_documents(self, texts):  # type: ignore[no-untyped-def]
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text):  # type: ignore[no-untyped-def]
+        self.queries.append(text)
+        return self.inner.embed_query(text)
+
+
+@pytest.fixture
+def corpus(index, embedder, make_chunk):  # type: ignore[no-untyped-def]
+    texts = [
+        "Photosynthesis converts light energy into chemical energy in plants.",
+        "Chlorophyll absorbs red and blue light.",
+        "The stock market fell sharply on Monday.",
+        "Plants need water, light and carbon dioxide.",
+        "Interest rates and market volatility.",
+        "Energy markets respond to weather.",
+    ]
+    chunks = [make_chunk(TENANT, "c.txt", t, ordinal=i) for i, t in enumerate(texts)]
+    chunks.append(make_chunk("other", "c.txt", "Photosynthesis in plants, other tenant."))
+    index.upsert(chunks, embedder.embed_documents([c.text for c in chunks]))
+    index.commit()
+    return chunks
+
+
+def test_hybrid_fuses_bm25_and_knn_candidates(index, embedder, corpus):
+    # Given a retriever over an index and a matching embedder
+    retriever = HybridRetriever(index, embedder, rrf_k=60, candidate_k=5)
+    flt = SearchFilter(tenant=TENANT)
+    # When retrieving in hybrid mode
+    result = retriever.retrieve("light energy in plants", flt, top_k=3)
+    # Then the hits are the RRF fusion of both retrievers' candidate lists, cut to top_k
+    expected = rrf_fuse(
+        {
+            "bm25": index.search_bm25("light energy in plants", flt, 5),
+            "knn": index.search_knn(embedder.embed_query("light energy in plants"), flt, 5),
+        },
+        k=60,
+        limit=3,
+    )
+    assert result.hits == expected
+    assert result.mode == "hybrid"
+    assert len(result.hits) == 3
+    assert all(h.retriever == "hybrid" and h.chunk.tenant == TENANT for h in result.hits)
+    assert set(result.hits[0].ranks) <= {"bm25", "knn"}
+    assert set(result.timings) == STAGES and all(v >= 0 for v in result.timings.values())
+
+
+def test_bm25_mode_does_not_embed(index, embedder, corpus):
+    spy = CountingEmbedder(embedder)
+    result = HybridRetriever(index, spy).retrieve(
+        "market", SearchFilter(tenant=TENANT), top_k=2, mode="bm25"
+    )
+    assert spy.queries == []
+    assert [h.retriever for h in result.hits] == ["bm25", "bm25"]
+    assert result.timings["embed"] == 0.0 and result.timings["knn"] == 0.0
+
+
+def test_dense_mode_uses_knn_only(index, embedder, corpus):
+    spy = CountingEmbedder(embedder)
+    result = HybridRetriever(index, spy).retrieve(
+        corpus[1].text, SearchFilter(tenant=TENANT), top_k=2, mode="dense"
+    )
+    assert spy.queries == [corpus[1].text]
+    assert result.hits[0].chunk.chunk_id == corpus[1].chunk_id
+    assert [h.retriever for h in result.hits] == ["knn", "knn"]
+    assert result.timings["bm25"] == 0.0
+
+
+def test_top_k_above_candidate_k_still_returns_top_k(index, embedder, corpus):
+    retriever = HybridRetriever(index, embedder, candidate_k=1)
+    result = retriever.retrieve("plants light market energy", SearchFilter(tenant=TENANT), 4)
+    assert len(result.hits) == 4
+
+
+def test_blank_query_returns_nothing(index, embedder, corpus):
+    spy = CountingEmbedder(embedder)
+    result = HybridRetriever(index, spy).retrieve("   ", SearchFilter(tenant=TENANT), top_k=5)
+    assert result.hits == [] and spy.queries == []
+
+
+def test_top_k_must_be_positive(index, embedder):
+    with pytest.raises(ValueError):
+        HybridRetriever(index, embedder).retrieve("x", SearchFilter(tenant=TENANT), top_k=0)
+
+
+@pytest.mark.parametrize(
+    "query_model",
+    [
+        EmbeddingModelInfo(name="other-model", version="1", dimension=64),
+        EmbeddingModelInfo(name="test-bag-of-words", version="2", dimension=64),
+        EmbeddingModelInfo(name="test-bag-of-words", version="1", dimension=32),
+    ],
+)
+def test_model_mismatch_is_refused_before_searching(index, query_model):
+    # Given an embedder whose model differs from the index's in name, version or dimension
+    class OtherEmbedder:
+        model = query_model
+
+        def embed_query(self, text):  # type: ignore[no-untyped-def]
+            raise AssertionError("must not embed with the wrong model")
+
+        def embed_documents(self, texts):  # type: ignore[no-untyped-def]
+            raise AssertionError("must not embed with the wrong model")
+
+    retriever = HybridRetriever(index, OtherEmbedder())  # type: ignore[arg-type]
+    # When retrieving in any mode / Then ModelMismatch names both models
+    for mode in ("bm25", "dense", "hybrid"):
+        with pytest.raises(ModelMismatch) as raised:
+            retriever.retrieve("anything", SearchFilter(tenant=TENANT), 5, mode=mode)  # type: ignore[arg-type]
+        assert index.model.tag in str(raised.value) and query_model.tag in str(raised.value)
