@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     chunk_size_tokens: int = Field(default=256, ge=32, le=512)
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)
+    # the embedding model's tokenizer.json (file or folder); default: the model package's
+    tokenizer_path: Path | None = None
 
     # embeddings
     embedding_provider: Literal["onnx", "hash"] = "onnx"
@@ -56,6 +58,13 @@ class Settings(BaseSettings):
     dev_token_secret: str = "docket-local-development-secret-change-me"
     token_issuer: str = "docket-local"
     token_audience: str = "docket"
+
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> Settings:
+        if self.chunk_overlap_tokens > self.chunk_size_tokens // 2:
+            raise ValueError("chunk_overlap_tokens must be at most half of chunk_size_tokens")
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -365,7 +365,7 @@ class IngestService:
             from docket.chunking import Chunker, get_token_counter
 
             self._chunker = Chunker(
-                get_token_counter(),
+                get_token_counter(self.settings.tokenizer_path),
                 chunk_size=self.settings.chunk_size_tokens,
                 overlap=self.settings.chunk_overlap_tokens,
             )
