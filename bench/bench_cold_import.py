@@ -54,7 +54,9 @@ def main() -> None:
         ms, heavy = measure(str(ROOT / "functions" / name / "handler.py"), runs)
         worst = max(worst, ms)
         print(f"  {name:<28} {ms:7.1f} ms   heavy modules loaded: {', '.join(heavy) or 'none'}")
-    print(f"  worst handler: {worst:.1f} ms ({'meets' if worst <= 300 else 'MISSES'} the 300 ms target)")
+    print(
+        f"  worst handler: {worst:.1f} ms ({'meets' if worst <= 300 else 'MISSES'} the 300 ms target)"
+    )
 
 
 if __name__ == "__main__":

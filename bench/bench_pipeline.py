@@ -36,7 +36,7 @@ def free_port() -> int:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -76,7 +76,9 @@ def main() -> int:
         started = time.perf_counter()
         for d in docs:
             body = f"{d.get('title', '')}\n\n{d['text']}".encode()
-            s3.put_object(Bucket="docket-documents", Key=f"tenants/bench/scifact/{d['_id']}.txt", Body=body)
+            s3.put_object(
+                Bucket="docket-documents", Key=f"tenants/bench/scifact/{d['_id']}.txt", Body=body
+            )
         put_s = time.perf_counter() - started
         cloud.wait_idle(timeout=7200)
         ingest_s = time.perf_counter() - started
@@ -87,14 +89,22 @@ def main() -> int:
         for r in records:
             statuses[r.status] = statuses.get(r.status, 0) + 1
         chunk_texts: list[str] = []
-        for page in aws.client("dynamodb").get_paginator("scan").paginate(
-            TableName="docket-chunks", ProjectionExpression="#t", ExpressionAttributeNames={"#t": "text"}
+        for page in (
+            aws.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(
+                TableName="docket-chunks",
+                ProjectionExpression="#t",
+                ExpressionAttributeNames={"#t": "text"},
+            )
         ):
             chunk_texts.extend(i["text"]["S"] for i in page["Items"])
         n_chunks = len(chunk_texts)
         pipeline_cps = n_chunks / ingest_s
-        print(f"ingested {len(docs)} documents → {n_chunks} chunks in {ingest_s:.1f}s "
-              f"(puts took {put_s:.1f}s); statuses {statuses}")
+        print(
+            f"ingested {len(docs)} documents → {n_chunks} chunks in {ingest_s:.1f}s "
+            f"(puts took {put_s:.1f}s); statuses {statuses}"
+        )
         print(f"  pipeline: {pipeline_cps:.1f} chunks/s, {len(docs) / ingest_s:.1f} documents/s")
 
         # baseline: the same embedder on the same chunk texts, same batch size, same process
@@ -103,7 +113,9 @@ def main() -> int:
         from docket.embedding.onnx_export import ensure_exported
 
         settings = get_settings()
-        raw = OnnxEmbedder(ensure_exported(settings.model_dir), batch_size=settings.embedding_batch_size)
+        raw = OnnxEmbedder(
+            ensure_exported(settings.model_dir), batch_size=settings.embedding_batch_size
+        )
         raw.embed_documents(["warm up"])
         t0 = time.perf_counter()
         batch = 64  # the embed function's event source batch size
@@ -132,15 +144,21 @@ def main() -> int:
         latencies, server = [], []
         for q in questions:
             t0 = time.perf_counter()
-            resp = http.post("/query", json={"question": q, "top_k": 10, "mode": "hybrid"}, headers=headers)
+            resp = http.post(
+                "/query", json={"question": q, "top_k": 10, "mode": "hybrid"}, headers=headers
+            )
             latencies.append((time.perf_counter() - t0) * 1000)
             assert resp.status_code == 200, resp.text
             server.append(resp.json()["timings_ms"])
         p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
         stages = {k: round(statistics.median(t[k] for t in server), 2) for k in server[0]}
-        print(f"  POST /query hybrid top_k=10 over {len(latencies)} queries: p50 {p50:.1f} ms, "
-              f"p95 {p95:.1f} ms (target p95 ≤ 150 ms); median stages {stages}")
-        results.update(query_p50_ms=round(p50, 1), query_p95_ms=round(p95, 1), query_stage_median_ms=stages)
+        print(
+            f"  POST /query hybrid top_k=10 over {len(latencies)} queries: p50 {p50:.1f} ms, "
+            f"p95 {p95:.1f} ms (target p95 ≤ 150 ms); median stages {stages}"
+        )
+        results.update(
+            query_p50_ms=round(p50, 1), query_p95_ms=round(p95, 1), query_stage_median_ms=stages
+        )
     finally:
         gateway.stop()
         cloud.stop()

@@ -40,19 +40,27 @@ class Api:
             self._tokens[key] = resp.json()["token"]
         return self._tokens[key]
 
-    def call(self, method: str, path: str, tenant: str = "acme", groups: tuple[str, ...] = (), **kw: Any) -> httpx.Response:
+    def call(
+        self, method: str, path: str, tenant: str = "acme", groups: tuple[str, ...] = (), **kw: Any
+    ) -> httpx.Response:
         headers = {"authorization": f"Bearer {self.token(tenant, groups)}", **kw.pop("headers", {})}
         return self.http.request(method, path, headers=headers, **kw)
 
-    def upload(self, source: str, data: bytes, tenant: str = "acme", acl: list[str] | None = None) -> str:
-        resp = self.call("POST", "/documents", tenant, json={"source": source, "acl_groups": acl or []})
+    def upload(
+        self, source: str, data: bytes, tenant: str = "acme", acl: list[str] | None = None
+    ) -> str:
+        resp = self.call(
+            "POST", "/documents", tenant, json={"source": source, "acl_groups": acl or []}
+        )
         assert resp.status_code == 201, resp.text
         body = resp.json()
         put = httpx.put(body["upload_url"], content=data)
         assert put.status_code == 200, put.text
         return str(body["document_id"])
 
-    def wait_status(self, document_id: str, tenant: str = "acme", timeout: float = 120) -> dict[str, Any]:
+    def wait_status(
+        self, document_id: str, tenant: str = "acme", timeout: float = 120
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             resp = self.call("GET", f"/documents/{document_id}", tenant)
@@ -61,7 +69,9 @@ class Api:
             time.sleep(0.1)
         raise TimeoutError(f"{document_id} not processed within {timeout}s")
 
-    def ask(self, question: str, tenant: str = "acme", groups: tuple[str, ...] = (), **body: Any) -> dict[str, Any]:
+    def ask(
+        self, question: str, tenant: str = "acme", groups: tuple[str, ...] = (), **body: Any
+    ) -> dict[str, Any]:
         resp = self.call("POST", "/query", tenant, groups, json={"question": question, **body})
         assert resp.status_code == 200, resp.text
         return resp.json()  # type: ignore[no-any-return]

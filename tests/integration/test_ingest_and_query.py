@@ -32,7 +32,9 @@ def embed_calls(cloud: LocalCloud) -> int:
     return cloud.runtime.stats["docket-embed"].invocations
 
 
-def test_upload_through_presigned_url_is_indexed_and_answerable(api: Api, cloud: LocalCloud) -> None:
+def test_upload_through_presigned_url_is_indexed_and_answerable(
+    api: Api, cloud: LocalCloud
+) -> None:
     # Given a Markdown policy uploaded through POST /documents and its presigned URL
     doc_id = api.upload("policies/travel.md", HANDBOOK.encode())
     # When the pipeline has run
@@ -92,8 +94,13 @@ def test_pdf_pages_are_carried_to_citations(api: Api) -> None:
     assert "Lisbon" in cite["quote"]
 
 
-def test_unchanged_reupload_does_no_work_and_changed_reembeds_only_changes(api: Api, cloud: LocalCloud) -> None:
-    sections = [f"## Section {i}\n\n" + f"Paragraph {i} talks about topic number {i}. " * 40 for i in range(6)]
+def test_unchanged_reupload_does_no_work_and_changed_reembeds_only_changes(
+    api: Api, cloud: LocalCloud
+) -> None:
+    sections = [
+        f"## Section {i}\n\n" + f"Paragraph {i} talks about topic number {i}. " * 40
+        for i in range(6)
+    ]
     text = "# Manual\n\n" + "\n\n".join(sections)
     doc_id = api.upload("manuals/long.md", text.encode())
     first = api.wait_status(doc_id)
@@ -109,7 +116,9 @@ def test_unchanged_reupload_does_no_work_and_changed_reembeds_only_changes(api: 
     assert embed_calls(cloud) == calls
 
     # When one section changes: only its chunks are new, the others keep their ids
-    changed = text.replace("Paragraph 3 talks about topic number 3.", "Paragraph 3 now covers a replacement topic.")
+    changed = text.replace(
+        "Paragraph 3 talks about topic number 3.", "Paragraph 3 now covers a replacement topic."
+    )
     from docket.embedding.factory import get_embedder
 
     embedder = get_embedder()
@@ -136,14 +145,19 @@ def test_unchanged_reupload_does_no_work_and_changed_reembeds_only_changes(api: 
 
 
 def _all_chunks(api: Api, doc_id: str) -> list[dict]:
-    from docket import aws
     from docket.store.dynamodb import DynamoChunkStore
 
-    return [c.model_dump() for c in DynamoChunkStore("docket-chunks").list_for_document("acme", doc_id)]
+    return [
+        c.model_dump() for c in DynamoChunkStore("docket-chunks").list_for_document("acme", doc_id)
+    ]
 
 
-def test_delete_through_api_removes_chunks_from_index_and_tables(api: Api, cloud: LocalCloud) -> None:
-    doc_id = api.upload("tmp/secret.txt", b"The vault combination is 12-34-56, changed every quarter.")
+def test_delete_through_api_removes_chunks_from_index_and_tables(
+    api: Api, cloud: LocalCloud
+) -> None:
+    doc_id = api.upload(
+        "tmp/secret.txt", b"The vault combination is 12-34-56, changed every quarter."
+    )
     assert api.wait_status(doc_id)["status"] == "indexed"
     assert any(c["document_id"] == doc_id for c in api.ask("vault combination")["chunks"])
     # When it is deleted
@@ -158,10 +172,12 @@ def test_delete_through_api_removes_chunks_from_index_and_tables(api: Api, cloud
 
 def test_delete_through_s3_removes_document(api: Api, cloud: LocalCloud) -> None:
     from docket import aws
-    from docket.search.factory import get_index
     from docket.config import get_settings
+    from docket.search.factory import get_index
 
-    doc_id = api.upload("tmp/s3-delete.txt", b"Penguins huddle together to survive the Antarctic winter.")
+    doc_id = api.upload(
+        "tmp/s3-delete.txt", b"Penguins huddle together to survive the Antarctic winter."
+    )
     assert api.wait_status(doc_id)["status"] == "indexed"
     aws.client("s3").delete_object(Bucket="docket-documents", Key="tenants/acme/tmp/s3-delete.txt")
     cloud.wait_idle(60)
@@ -171,7 +187,9 @@ def test_delete_through_s3_removes_document(api: Api, cloud: LocalCloud) -> None
 
 
 def test_tenants_and_groups_are_isolated(api: Api) -> None:
-    secret = api.upload("hr/salaries.txt", b"The salary band for staff engineers is 95k to 120k.", acl=["hr"])
+    secret = api.upload(
+        "hr/salaries.txt", b"The salary band for staff engineers is 95k to 120k.", acl=["hr"]
+    )
     other = api.upload("notes.txt", b"Globex salary bands are confidential.", tenant="globex")
     assert api.wait_status(secret)["status"] == "indexed"
     assert api.wait_status(other, tenant="globex")["status"] == "indexed"
@@ -182,7 +200,10 @@ def test_tenants_and_groups_are_isolated(api: Api) -> None:
     assert all(c["document_id"] != secret for c in body["chunks"])
     # Inside the tenant, only the hr group sees it
     assert all(c["document_id"] != secret for c in api.ask("salary band staff engineers")["chunks"])
-    assert any(c["document_id"] == secret for c in api.ask("salary band staff engineers", groups=("hr",))["chunks"])
+    assert any(
+        c["document_id"] == secret
+        for c in api.ask("salary band staff engineers", groups=("hr",))["chunks"]
+    )
     # The tenant in a request body is ignored: it comes only from the token
     resp = api.call("POST", "/query", "globex", json={"question": "salary band", "tenant": "acme"})
     assert all(c["document_id"] != secret for c in resp.json()["chunks"])
@@ -191,13 +212,29 @@ def test_tenants_and_groups_are_isolated(api: Api) -> None:
 def test_auth_and_malformed_requests(api: Api) -> None:
     q = {"question": "anything"}
     assert httpx.post(f"{api.url}/query", json=q).status_code == 401
-    assert httpx.post(f"{api.url}/query", json=q, headers={"authorization": "Bearer forged.token.value"}).status_code == 401
+    assert (
+        httpx.post(
+            f"{api.url}/query", json=q, headers={"authorization": "Bearer forged.token.value"}
+        ).status_code
+        == 401
+    )
     from docket.auth import issue_token
     from docket.config import Settings
 
-    wrong_key = issue_token(Settings(dev_token_secret="another-secret-of-at-least-32-bytes!"), subject="x", tenant="acme")
-    assert httpx.post(f"{api.url}/query", json=q, headers={"authorization": f"Bearer {wrong_key}"}).status_code == 401
-    bad_json = api.call("POST", "/query", content=b"{not json", headers={"content-type": "application/json"})
+    wrong_key = issue_token(
+        Settings(dev_token_secret="another-secret-of-at-least-32-bytes!"),
+        subject="x",
+        tenant="acme",
+    )
+    assert (
+        httpx.post(
+            f"{api.url}/query", json=q, headers={"authorization": f"Bearer {wrong_key}"}
+        ).status_code
+        == 401
+    )
+    bad_json = api.call(
+        "POST", "/query", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert bad_json.status_code in (400, 422) and "json" in bad_json.text.lower()
     assert api.call("POST", "/query", json={"top_k": 3}).status_code == 422
     assert api.call("POST", "/query", json={"question": "x", "top_k": 0}).status_code == 422

@@ -14,12 +14,16 @@ from .conftest import Api, start_cloud
 pytestmark = pytest.mark.integration
 
 
-def test_restart_with_same_data_dir_keeps_documents_and_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_restart_with_same_data_dir_keeps_documents_and_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     cloud, gateway = start_cloud(data)
     try:
         api = Api(gateway.url)
-        doc_id = api.upload("facts/owl.txt", b"Snowy owls hunt lemmings across the Arctic tundra in daylight.")
+        doc_id = api.upload(
+            "facts/owl.txt", b"Snowy owls hunt lemmings across the Arctic tundra in daylight."
+        )
         assert api.wait_status(doc_id)["status"] == "indexed"
     finally:
         gateway.stop()
@@ -41,13 +45,17 @@ def test_restart_with_same_data_dir_keeps_documents_and_index(tmp_path: Path, ca
         cloud.stop()
 
 
-def test_cli_ingest_ask_list_show_delete(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_ingest_ask_list_show_delete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cloud, gateway = start_cloud(tmp_path / "data")
     url = ["--url", gateway.url, "--tenant", "clitenant"]
     try:
         folder = tmp_path / "kb"
         folder.mkdir()
-        (folder / "bees.md").write_text("# Bees\n\nHoneybees communicate the direction of flowers with a waggle dance.")
+        (folder / "bees.md").write_text(
+            "# Bees\n\nHoneybees communicate the direction of flowers with a waggle dance."
+        )
         (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
         # ingest: a per-file summary and a non-zero exit code because one file failed
         rc = cli.main(["ingest", str(folder), *url, "--acl", "science"])
@@ -56,7 +64,16 @@ def test_cli_ingest_ask_list_show_delete(tmp_path: Path, capsys: pytest.CaptureF
         assert "kb/bees.md" in out and "indexed" in out and "failed" in out
         assert "1 indexed, 1 failed" in out
         # ask --json: the API's body with citations carrying the documented fields
-        rc = cli.main(["ask", "How do honeybees tell where flowers are?", *url, "--groups", "science", "--json"])
+        rc = cli.main(
+            [
+                "ask",
+                "How do honeybees tell where flowers are?",
+                *url,
+                "--groups",
+                "science",
+                "--json",
+            ]
+        )
         body = json.loads(capsys.readouterr().out)
         assert rc == 0 and body["found"]
         cite = body["citations"][0]
@@ -69,7 +86,9 @@ def test_cli_ingest_ask_list_show_delete(tmp_path: Path, capsys: pytest.CaptureF
         # docs list / show
         cli.main(["docs", "list", *url])
         listing = capsys.readouterr().out.strip().splitlines()
-        assert len(listing) == 2 and any("indexed" in line and "kb/bees.md" in line for line in listing)
+        assert len(listing) == 2 and any(
+            "indexed" in line and "kb/bees.md" in line for line in listing
+        )
         doc_id = next(line.split()[0] for line in listing if "kb/bees.md" in line)
         cli.main(["docs", "show", doc_id, *url])
         assert json.loads(capsys.readouterr().out)["document_id"] == doc_id

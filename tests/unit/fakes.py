@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from docket.models import ChunkRecord, DocumentRecord, EmbeddingModelInfo, SearchFilter, SearchHit, utcnow
+from docket.models import (
+    ChunkRecord,
+    DocumentRecord,
+    EmbeddingModelInfo,
+    SearchFilter,
+    SearchHit,
+    utcnow,
+)
 
 
 class FakeDocumentStore:
@@ -25,7 +32,9 @@ class FakeDocumentStore:
         self.writes.append(doc)
         self.stream.append(("MODIFY" if old else "INSERT", old, doc))
 
-    def update(self, tenant: str, document_id: str, *, expect_hash: str | None = None, **fields: Any) -> bool:
+    def update(
+        self, tenant: str, document_id: str, *, expect_hash: str | None = None, **fields: Any
+    ) -> bool:
         doc = self.items.get((tenant, document_id))
         if doc is None or (expect_hash is not None and doc.content_hash != expect_hash):
             return False
@@ -76,7 +85,14 @@ class FakeBlobStore:
     def get(self, bucket: str, key: str) -> bytes:
         return self.objects[(bucket, key)][0]
 
-    def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream", metadata: dict[str, str] | None = None) -> None:
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         self.objects[(bucket, key)] = (data, metadata or {}, content_type)
 
     def head(self, bucket: str, key: str) -> dict[str, Any] | None:
@@ -109,7 +125,11 @@ class FakeEmbedder:
         if self.fail:
             raise RuntimeError("embedding service unavailable")
         self.embedded.extend(texts)
-        return np.stack([self.embed_query(t) for t in texts]) if texts else np.zeros((0, self.model.dimension), np.float32)
+        return (
+            np.stack([self.embed_query(t) for t in texts])
+            if texts
+            else np.zeros((0, self.model.dimension), np.float32)
+        )
 
     def embed_query(self, text: str) -> np.ndarray:
         rng = np.random.default_rng(abs(hash(text)) % (2**32))
@@ -150,11 +170,17 @@ class FakeIndex:
         return n
 
     def delete_document(self, tenant: str, document_id: str) -> int:
-        ids = [c.chunk_id for c in self.chunks.values() if (c.tenant, c.document_id) == (tenant, document_id)]
+        ids = [
+            c.chunk_id
+            for c in self.chunks.values()
+            if (c.tenant, c.document_id) == (tenant, document_id)
+        ]
         return self.delete_chunks(tenant, ids)
 
     def count_document(self, tenant: str, document_id: str) -> int:
-        return sum(1 for c in self.chunks.values() if (c.tenant, c.document_id) == (tenant, document_id))
+        return sum(
+            1 for c in self.chunks.values() if (c.tenant, c.document_id) == (tenant, document_id)
+        )
 
     def _visible(self, c: ChunkRecord, flt: SearchFilter) -> bool:
         return c.tenant == flt.tenant and (not c.acl_groups or bool(set(c.acl_groups) & flt.groups))
@@ -162,16 +188,28 @@ class FakeIndex:
     def search_bm25(self, query: str, flt: SearchFilter, k: int) -> list[SearchHit]:
         words = set(query.lower().split())
         scored = [
-            (len(words & set(c.text.lower().split())), c) for c in self.chunks.values() if self._visible(c, flt)
+            (len(words & set(c.text.lower().split())), c)
+            for c in self.chunks.values()
+            if self._visible(c, flt)
         ]
         scored = [s for s in scored if s[0] > 0]
         scored.sort(key=lambda s: (-s[0], s[1].chunk_id))
-        return [SearchHit(chunk=c, score=float(s), retriever="bm25", rank=i + 1) for i, (s, c) in enumerate(scored[:k])]
+        return [
+            SearchHit(chunk=c, score=float(s), retriever="bm25", rank=i + 1)
+            for i, (s, c) in enumerate(scored[:k])
+        ]
 
     def search_knn(self, vector: np.ndarray, flt: SearchFilter, k: int) -> list[SearchHit]:
-        scored = [(float(self.vectors[c.chunk_id] @ vector), c) for c in self.chunks.values() if self._visible(c, flt)]
+        scored = [
+            (float(self.vectors[c.chunk_id] @ vector), c)
+            for c in self.chunks.values()
+            if self._visible(c, flt)
+        ]
         scored.sort(key=lambda s: (-s[0], s[1].chunk_id))
-        return [SearchHit(chunk=c, score=s, retriever="knn", rank=i + 1) for i, (s, c) in enumerate(scored[:k])]
+        return [
+            SearchHit(chunk=c, score=s, retriever="knn", rank=i + 1)
+            for i, (s, c) in enumerate(scored[:k])
+        ]
 
     def commit(self) -> None:
         self.commits += 1

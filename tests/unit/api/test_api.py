@@ -14,7 +14,7 @@ from docket.errors import ModelMismatch
 from docket.models import DocumentStatus, Principal, document_id_for
 from tests.utils import load_event
 
-from ..fakes import FakeBlobStore, FakeDocumentStore, FakeIndex, FakeEmbedder
+from ..fakes import FakeBlobStore, FakeDocumentStore, FakeEmbedder, FakeIndex
 
 
 class Signer:

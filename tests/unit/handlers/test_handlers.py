@@ -17,7 +17,9 @@ FUNCTIONS = Path(__file__).resolve().parents[3] / "functions"
 
 
 def load_handler(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"test_fn_{name}", FUNCTIONS / name / "handler.py")
+    spec = importlib.util.spec_from_file_location(
+        f"test_fn_{name}", FUNCTIONS / name / "handler.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -51,7 +53,13 @@ class RecordingService:
 
     def on_chunk_changes(self, changes: list[Any]) -> EmbedOutcome:
         self.calls.append(("chunks", changes))
-        return EmbedOutcome(failures={c.record_id: RuntimeError("x") for c in changes if "fail" in (c.new.text if c.new else "")})
+        return EmbedOutcome(
+            failures={
+                c.record_id: RuntimeError("x")
+                for c in changes
+                if "fail" in (c.new.text if c.new else "")
+            }
+        )
 
 
 @pytest.fixture
@@ -74,7 +82,9 @@ def test_extract_handler_decodes_keys_and_dispatches(service: RecordingService) 
 def test_extract_handler_ignores_s3_test_event(service: RecordingService) -> None:
     module = load_handler("extract")
     module.get_ingest_service = lambda: service
-    assert module.handler(load_event("s3_test_event_via_sqs"), Context()) == {"batchItemFailures": []}
+    assert module.handler(load_event("s3_test_event_via_sqs"), Context()) == {
+        "batchItemFailures": []
+    }
     assert service.calls == []
 
 
@@ -101,12 +111,21 @@ def test_extract_handler_routes_removals(service: RecordingService) -> None:
     assert service.calls == [("removed", "tenants/acme/reports/q3 summary.txt")]
 
 
-@pytest.mark.parametrize("name,event_name", [("ddb_documents_insert", "INSERT"), ("ddb_documents_modify", "MODIFY"), ("ddb_documents_remove", "REMOVE")])
-def test_chunk_handler_parses_document_images(service: RecordingService, name: str, event_name: str) -> None:
+@pytest.mark.parametrize(
+    "name,event_name",
+    [
+        ("ddb_documents_insert", "INSERT"),
+        ("ddb_documents_modify", "MODIFY"),
+        ("ddb_documents_remove", "REMOVE"),
+    ],
+)
+def test_chunk_handler_parses_document_images(
+    service: RecordingService, name: str, event_name: str
+) -> None:
     module = load_handler("chunk")
     module.get_ingest_service = lambda: service
     assert module.handler(load_event(name), Context()) == {"batchItemFailures": []}
-    (_, ev, old, new), = service.calls
+    ((_, ev, old, new),) = service.calls
     assert ev == event_name
     if new is not None:
         assert new.document_id == "doc_0123456789abcdef01234567" and new.acl_groups == ["staff"]
@@ -125,6 +144,6 @@ def test_embed_handler_reports_failed_sequence_numbers(service: RecordingService
     event["Records"].append(bad)
     result = module.handler(event, Context())
     assert result == {"batchItemFailures": [{"itemIdentifier": "100000000000000000002"}]}
-    (_, changes), = service.calls
+    ((_, changes),) = service.calls
     assert [c.event_name for c in changes] == ["INSERT", "INSERT"]
     assert changes[0].new.text == "Revenue grew 12% in the third quarter."

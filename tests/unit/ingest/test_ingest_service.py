@@ -41,18 +41,27 @@ class ParagraphChunker:
         return out
 
 
-def text_extractor(data: bytes, filename: str, content_type: str | None, *, max_bytes: int | None = None) -> ExtractedDocument:
+def text_extractor(
+    data: bytes, filename: str, content_type: str | None, *, max_bytes: int | None = None
+) -> ExtractedDocument:
     from docket.errors import CorruptDocument
 
     if data.startswith(b"%PDF-broken"):
         raise CorruptDocument("PDF is damaged: no cross-reference table")
-    return ExtractedDocument(format="text", title=filename, pages=[Page(number=1, text=data.decode())])
+    return ExtractedDocument(
+        format="text", title=filename, pages=[Page(number=1, text=data.decode())]
+    )
 
 
 @pytest.fixture
 def env():
     settings = Settings(max_file_bytes=10_000)
-    docs, chunks, blobs, dlq = FakeDocumentStore(), FakeChunkStore(), FakeBlobStore(), FakeDeadLetters()
+    docs, chunks, blobs, dlq = (
+        FakeDocumentStore(),
+        FakeChunkStore(),
+        FakeBlobStore(),
+        FakeDeadLetters(),
+    )
     embedder = FakeEmbedder()
     index = FakeIndex(embedder.model)
     service = IngestService(
@@ -69,7 +78,9 @@ def env():
     return service, docs, chunks, blobs, dlq, embedder, index
 
 
-def upload(blobs: FakeBlobStore, source: str, body: bytes, tenant: str = "acme", **meta: str) -> str:
+def upload(
+    blobs: FakeBlobStore, source: str, body: bytes, tenant: str = "acme", **meta: str
+) -> str:
     key = f"tenants/{tenant}/{source}"
     blobs.put(BUCKET, key, body, metadata=meta)
     return key

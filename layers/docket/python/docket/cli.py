@@ -161,7 +161,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 json={"source": source, "acl_groups": acl, "size_bytes": len(data)},
             )
             if resp.status_code != 201:
-                status[source] = {"status": "failed", "reason": _error_text(resp), "document_id": "-"}
+                status[source] = {
+                    "status": "failed",
+                    "reason": _error_text(resp),
+                    "document_id": "-",
+                }
             else:
                 body = resp.json()
                 put = client.http.put(body["upload_url"], content=data)
@@ -234,7 +238,9 @@ def print_answer(body: dict[str, Any]) -> None:
                 if c["page_start"] == c["page_end"]
                 else f"pp. {c['page_start']}-{c['page_end']}"
             )
-            print(f"  [{c['number']}] {c['source']} ({pages}) doc={c['document_id']} chunk={c['chunk_id']}")
+            print(
+                f"  [{c['number']}] {c['source']} ({pages}) doc={c['document_id']} chunk={c['chunk_id']}"
+            )
     timings = body.get("timings_ms") or {}
     if timings:
         print(f"\n  ({body.get('mode')} retrieval, {timings.get('total', 0):.0f} ms)")
@@ -245,7 +251,9 @@ def cmd_docs(args: argparse.Namespace) -> int:
     if args.docs_cmd == "list":
         docs = client.json("GET", "/documents")["documents"]
         for d in docs:
-            print(f"{d['document_id']}  {d['status']:<8} {d.get('chunk_count') or 0:>5}  {d['source']}")
+            print(
+                f"{d['document_id']}  {d['status']:<8} {d.get('chunk_count') or 0:>5}  {d['source']}"
+            )
         if not docs:
             print("(no documents)", file=sys.stderr)
         return 0
@@ -303,7 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="upload files or folders and wait until they are indexed")
     p.add_argument("paths", nargs="+")
     client_opts(p)
-    p.add_argument("--acl", nargs="+", default=[], metavar="GROUP", help="groups that may read them")
+    p.add_argument(
+        "--acl", nargs="+", default=[], metavar="GROUP", help="groups that may read them"
+    )
     p.add_argument("--timeout", type=float, default=1800)
     p.set_defaults(func=cmd_ingest)
 

@@ -59,7 +59,6 @@ class Settings(BaseSettings):
     token_issuer: str = "docket-local"
     token_audience: str = "docket"
 
-
     @model_validator(mode="after")
     def _overlap_fits(self) -> Settings:
         if self.chunk_overlap_tokens > self.chunk_size_tokens // 2:

@@ -54,7 +54,9 @@ class LazyTracer:
 
         return entry
 
-    def capture_method(self, method: Callable[..., Any] | None = None, **kwargs: Any) -> Callable[..., Any]:
+    def capture_method(
+        self, method: Callable[..., Any] | None = None, **kwargs: Any
+    ) -> Callable[..., Any]:
         if method is None:
             return functools.partial(self.capture_method, **kwargs)
         wrapped: list[Callable[..., Any]] = []

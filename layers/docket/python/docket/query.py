@@ -62,13 +62,17 @@ class QueryService:
         return SearchFilter(
             tenant=principal.tenant,
             groups=principal.groups,
-            document_ids=frozenset(filters.document_ids) if filters and filters.document_ids else None,
+            document_ids=frozenset(filters.document_ids)
+            if filters and filters.document_ids
+            else None,
             sources=frozenset(filters.sources) if filters and filters.sources else None,
         )
 
     def retrieve(self, principal: Principal, request: QueryRequest) -> tuple[Any, dict[str, float]]:
         flt = self.search_filter(principal, request.filters)
-        result = self.retriever.retrieve(request.question, flt, top_k=request.top_k, mode=request.mode)
+        result = self.retriever.retrieve(
+            request.question, flt, top_k=request.top_k, mode=request.mode
+        )
         return result, dict(result.timings)
 
     def ask(self, principal: Principal, request: QueryRequest) -> QueryResponse:
@@ -120,4 +124,6 @@ def get_query_service() -> QueryService:
         rrf_k=settings.rrf_k,
         candidate_k=settings.candidate_k,
     )
-    return QueryService(settings, retriever, ExtractiveAnswerer(min_score=settings.min_answer_score))
+    return QueryService(
+        settings, retriever, ExtractiveAnswerer(min_score=settings.min_answer_score)
+    )

@@ -66,7 +66,9 @@ def principal() -> Principal:
 
 
 class CreateDocumentRequest(BaseModel):
-    source: str = Field(min_length=1, max_length=900, description="file name or path within the tenant")
+    source: str = Field(
+        min_length=1, max_length=900, description="file name or path within the tenant"
+    )
     acl_groups: list[GroupName] = Field(default_factory=list, max_length=50)
     size_bytes: int | None = Field(default=None, ge=0)
 

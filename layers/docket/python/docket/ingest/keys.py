@@ -32,7 +32,12 @@ def parse_key(key: str, *, url_encoded: bool = False) -> tuple[str, str, str]:
     if url_encoded:
         key = unquote_plus(key)
     parts = key.split("/", 2)
-    if len(parts) != 3 or parts[0] != "tenants" or not _TENANT_RE.fullmatch(parts[1]) or not parts[2]:
+    if (
+        len(parts) != 3
+        or parts[0] != "tenants"
+        or not _TENANT_RE.fullmatch(parts[1])
+        or not parts[2]
+    ):
         raise InvalidRequest(f"object key {key!r} is not of the form tenants/<tenant>/<source>")
     tenant, source = parts[1], parts[2]
     return tenant, source, document_id_for(tenant, source)

@@ -162,9 +162,7 @@ class IngestService:
             from docket.extract import extract_document
 
             self._extractor = extract_document
-        return self._extractor(
-            data, filename, content_type, max_bytes=self.settings.max_file_bytes
-        )
+        return self._extractor(data, filename, content_type, max_bytes=self.settings.max_file_bytes)
 
     def _fail(self, doc: DocumentRecord, exc: DocketError, bucket: str, key: str) -> None:
         failed = doc.model_copy(
@@ -197,7 +195,11 @@ class IngestService:
             return self._drop_chunks(old.tenant, old.document_id)
         if new.status == DocumentStatus.FAILED:
             return self._drop_chunks(new.tenant, new.document_id)
-        if new.status != DocumentStatus.PENDING and old is not None and old.text_key == new.text_key:
+        if (
+            new.status != DocumentStatus.PENDING
+            and old is not None
+            and old.text_key == new.text_key
+        ):
             if sorted(old.acl_groups) != sorted(new.acl_groups):
                 return self._update_acl(new)
             return "ignored"
@@ -234,7 +236,9 @@ class IngestService:
                 title=doc.title,
                 acl_groups=doc.acl_groups,
             )
-        existing = {c.chunk_id: c for c in self.chunks.list_for_document(doc.tenant, doc.document_id)}
+        existing = {
+            c.chunk_id: c for c in self.chunks.list_for_document(doc.tenant, doc.document_id)
+        }
         to_put = [
             c
             for cid, c in wanted.items()
@@ -390,7 +394,8 @@ class IngestService:
 
 def _metadata(chunk: ChunkRecord) -> tuple[Any, ...]:
     return tuple(
-        sorted(v) if isinstance(v, list) else v for v in (getattr(chunk, f) for f in _METADATA_FIELDS)
+        sorted(v) if isinstance(v, list) else v
+        for v in (getattr(chunk, f) for f in _METADATA_FIELDS)
     )
 
 

@@ -213,7 +213,10 @@ class LocalCloud:
             if t.stream:
                 desc = ddb.update_table(
                     TableName=t.name,
-                    StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+                    StreamSpecification={
+                        "StreamEnabled": True,
+                        "StreamViewType": "NEW_AND_OLD_IMAGES",
+                    },
                 )["TableDescription"]
                 self.stream_arns[t.name] = desc["LatestStreamArn"]
         role = iam.create_role(
@@ -239,7 +242,9 @@ class LocalCloud:
                         {
                             "QueueArn": self.queue_arns[n.queue],
                             "Events": list(n.events),
-                            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": n.prefix}]}},
+                            "Filter": {
+                                "Key": {"FilterRules": [{"Name": "prefix", "Value": n.prefix}]}
+                            },
                         }
                     ]
                 },
@@ -316,7 +321,9 @@ class LocalCloud:
     def snapshot(self) -> None:
         from docket import aws
 
-        state.snapshot(self.data_dir / "state", aws.client("s3"), aws.client("dynamodb"), self.wiring)
+        state.snapshot(
+            self.data_dir / "state", aws.client("s3"), aws.client("dynamodb"), self.wiring
+        )
 
     def _snapshot_loop(self, every: float = 30.0) -> None:
         last = -1

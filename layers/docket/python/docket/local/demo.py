@@ -58,7 +58,16 @@ def run_demo(*, keep: bool = False, data_dir: str | None = None) -> int:
         for tenant, groups, question in QUESTIONS:
             who = f"--tenant {tenant}" + (f" --groups {' '.join(groups)}" if groups else "")
             print(f'\n== docket ask "{question}" {who}')
-            cli.main(["ask", question, *url, "--tenant", tenant, *(["--groups", *groups] if groups else [])])
+            cli.main(
+                [
+                    "ask",
+                    question,
+                    *url,
+                    "--tenant",
+                    tenant,
+                    *(["--groups", *groups] if groups else []),
+                ]
+            )
         print(f"\n== demo finished in {time.perf_counter() - started:.0f}s")
         return rc
     finally:

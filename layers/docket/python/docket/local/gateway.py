@@ -71,7 +71,9 @@ def build_event(
     if query:
         event["queryStringParameters"] = query
     if body:
-        event["body"] = body.decode("utf-8", "replace") if is_text else base64.b64encode(body).decode()
+        event["body"] = (
+            body.decode("utf-8", "replace") if is_text else base64.b64encode(body).decode()
+        )
     if claims is not None:
         event["requestContext"]["authorizer"] = {
             "jwt": {"claims": claims, "scopes": str(claims.get("scope", "")).split() or None}
@@ -151,7 +153,9 @@ class _Handler(BaseHTTPRequestHandler):
             groups = [str(g) for g in req.get("groups") or []]
             subject = str(req.get("subject") or f"dev-user@{tenant}")
         except (ValueError, KeyError, TypeError) as exc:
-            self._json(400, {"error": {"code": "invalid_request", "message": f"bad token request: {exc}"}})
+            self._json(
+                400, {"error": {"code": "invalid_request", "message": f"bad token request: {exc}"}}
+            )
             return
         from docket.models import Principal
 
@@ -171,7 +175,9 @@ class Gateway:
         handler = type("BoundHandler", (_Handler,), {"cloud": cloud})
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="gateway", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -71,7 +71,9 @@ class SqsPoller(Poller):
 
     retry_delay_s = 1
 
-    def __init__(self, spec: EventSourceSpec, region: str, queue_url: str, queue_arn: str, **kw: Any):
+    def __init__(
+        self, spec: EventSourceSpec, region: str, queue_url: str, queue_arn: str, **kw: Any
+    ):
         super().__init__(spec, region, **kw)
         self.queue_url = queue_url
         self.queue_arn = queue_arn
@@ -119,7 +121,9 @@ class SqsPoller(Poller):
                         VisibilityTimeout=self.retry_delay_s,
                     )
                 else:
-                    self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+                    self._sqs.delete_message(
+                        QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"]
+                    )
             self.batches += 1
             self.records += len(messages)
             return True
@@ -251,10 +255,14 @@ class StreamPoller(Poller):
         if done:
             self._advance(first_failed, len(done))
         if attempts > self.spec.max_retry_attempts:
-            failed_record = next(r for r in records if int(r["dynamodb"]["SequenceNumber"]) == first_failed)
+            failed_record = next(
+                r for r in records if int(r["dynamodb"]["SequenceNumber"]) == first_failed
+            )
             if self.spec.bisect_on_error and len(records) > 1 and errored:
                 # Split the batch: process records one by one to isolate the poisoned one.
-                for r in [r for r in records if int(r["dynamodb"]["SequenceNumber"]) >= first_failed]:
+                for r in [
+                    r for r in records if int(r["dynamodb"]["SequenceNumber"]) >= first_failed
+                ]:
                     self._process_single(r)
                 return
             self._dead_letter(failed_record, payload)
@@ -299,7 +307,9 @@ class StreamPoller(Poller):
                 default=_json_default,
             ),
         )
-        log.warning("%s: record %s dead-lettered", self.spec.function, record["dynamodb"]["SequenceNumber"])
+        log.warning(
+            "%s: record %s dead-lettered", self.spec.function, record["dynamodb"]["SequenceNumber"]
+        )
 
     def _advance(self, next_sequence: int, n: int) -> None:
         self.next_sequence = next_sequence

@@ -153,7 +153,12 @@ def _s3_event(bucket: str, key: str, region: str) -> dict[str, Any]:
                         "ownerIdentity": {"principalId": "local"},
                         "arn": f"arn:aws:s3:::{bucket}",
                     },
-                    "object": {"key": quote_plus(key), "size": 0, "eTag": "requeued", "sequencer": "0"},
+                    "object": {
+                        "key": quote_plus(key),
+                        "size": 0,
+                        "eTag": "requeued",
+                        "sequencer": "0",
+                    },
                 },
             }
         ]

@@ -100,7 +100,9 @@ WIRING = Wiring(
         FunctionSpec("docket-api", "api", memory_mb=1024, timeout_s=29),
     ),
     event_sources=(
-        EventSourceSpec("docket-extract", "sqs", INGEST_QUEUE, batch_size=10, max_batching_window_s=0.2),
+        EventSourceSpec(
+            "docket-extract", "sqs", INGEST_QUEUE, batch_size=10, max_batching_window_s=0.2
+        ),
         EventSourceSpec(
             "docket-chunk",
             "dynamodb_stream",

@@ -86,7 +86,7 @@ class DynamoDocumentStore:
         names = {f"#f{i}": k for i, k in enumerate(fields)}
         values: dict[str, Any] = {}
         sets, removes = [], []
-        for i, (k, v) in enumerate(fields.items()):
+        for i, v in enumerate(fields.values()):
             if v is None:
                 removes.append(f"#f{i}")
             else:
@@ -112,7 +112,9 @@ class DynamoDocumentStore:
         try:
             self._ddb.update_item(**kwargs)
         except Exception as exc:
-            if type(exc).__name__ == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in str(exc):
+            if type(
+                exc
+            ).__name__ == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in str(exc):
                 return False
             raise _wrap(exc, "documents table update") from exc
         return True

@@ -13,7 +13,9 @@ class DocumentStore(Protocol):
 
     def put(self, doc: DocumentRecord) -> None: ...
 
-    def update(self, tenant: str, document_id: str, *, expect_hash: str | None = None, **fields: Any) -> bool:
+    def update(
+        self, tenant: str, document_id: str, *, expect_hash: str | None = None, **fields: Any
+    ) -> bool:
         """Set fields; with ``expect_hash`` only if the stored content_hash still equals it."""
         ...
 
@@ -33,7 +35,9 @@ class ChunkStore(Protocol):
 class BlobStore(Protocol):
     def get(self, bucket: str, key: str) -> bytes: ...
 
-    def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+    def put(
+        self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None: ...
 
     def head(self, bucket: str, key: str) -> dict[str, Any] | None:
         """{"size": int, "metadata": {...}, "content_type": str} or None when missing."""

@@ -20,7 +20,9 @@ class S3BlobStore:
         except Exception as exc:
             raise StoreUnavailable(f"s3 get s3://{bucket}/{key}: {exc}") from exc
 
-    def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    def put(
+        self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
         try:
             self._s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
         except Exception as exc:
@@ -57,7 +59,9 @@ class SqsDeadLetterSink:
         try:
             aws.client("sqs").send_message(
                 QueueUrl=self.queue_url,
-                MessageBody=json.dumps({"reason_code": reason_code, "reason": reason, "record": payload}),
+                MessageBody=json.dumps(
+                    {"reason_code": reason_code, "reason": reason, "record": payload}
+                ),
                 MessageAttributes={
                     "reason_code": {"DataType": "String", "StringValue": reason_code},
                     "reason": {"DataType": "String", "StringValue": reason[:1000] or "-"},
