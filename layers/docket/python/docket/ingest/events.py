@@ -53,9 +53,11 @@ class S3NotificationInSqs(SqsRecordModel):  # type: ignore[override]
     body: Json[S3Notification | S3TestEvent]  # type: ignore[assignment]
 
 
-def _image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+def _image(image: Any) -> dict[str, Any] | None:
     if not image:
         return None
+    if not isinstance(image, dict):  # Powertools may hand a model; we only take plain images
+        image = image.model_dump() if hasattr(image, "model_dump") else dict(image)
     out = dict(image)
     for k, v in out.items():
         if type(v).__name__ == "Decimal":

@@ -1,0 +1,401 @@
+"""The offline answerer: quotes the retrieved sentences that best match the question, cited.
+
+No model call. Sentences are scored with BM25 computed over the candidate sentences themselves
+(so term weights need no corpus statistics), scaled down for sentences that only restate or ask
+the question, plus a bonus when a when/how-many/who question meets a date/number/name, plus a
+small prior from the hit's rank (which carries what the dense retriever and the fusion knew).
+
+It abstains ("not found") when the confidence, built from the hits alone, is below ``min_score``:
+
+    coverage  = idf-weighted share of the question's content words in the best sentence
+    margin    = (best - weakest) / best of the per-document BM25 scores (>= 5 documents)
+    lexical   = sqrt(coverage * margin), or coverage when there is no margin
+    dense     = clip((best knn cosine - 0.5) / (0.85 - 0.5), 0, 1)
+    agreement = max over chunks found by both retrievers of 2 / (bm25 rank + knn rank)
+    confidence = weighted mean of lexical (0.6), dense (0.25), agreement (0.15), over the signals
+                 the hits carry (BM25-only hits: confidence = lexical)
+
+Fit with bench/calibrate_answerer.py on SciFact train queries (answerable hits against hits with
+the relevant abstracts removed): 0.4 sits in the middle of the best-threshold plateau both for
+BM25-only hits and for BM25 + all-MiniLM-L6-v2 hits fused with RRF, so one threshold serves both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from docket.answer.lexical import answer_type, content_terms, has_answer_type, split_sentences
+from docket.answer.port import AnswerDelta, AnswerDone, AnswerEvent
+from docket.models import NOT_FOUND_TEXT, Answer, Citation, SearchHit
+
+# Fit on SciFact train queries with BM25-only hits (bench/calibrate_answerer.py).
+DEFAULT_MIN_SCORE = 0.4
+
+# all-MiniLM-L6-v2 cosines: on SciFact the best cosine among the hits is ~0.56 (median) when the
+# relevant abstracts are gone and ~0.62 when they are there; below LOW nothing is on topic.
+DENSE_LOW = 0.5
+DENSE_HIGH = 0.85
+
+# The BM25 margin compares the best document with the weakest of at least this many documents.
+MARGIN_MIN_DOCUMENTS = 5
+
+# Sentence selection: a date/number/name where the question asks when/how many/who is a hint.
+ANSWER_TYPE_BONUS = 0.1
+_NOVEL_TERMS = 3  # a sentence needs this many words beyond the question's to count in full
+_QUESTION_PENALTY = 0.3
+
+_K1 = 1.2
+_B = 0.5
+
+
+def _clip(value: float) -> float:
+    return min(1.0, max(0.0, value))
+
+
+@dataclass(frozen=True, slots=True)
+class ConfidenceWeights:
+    """Weights of the confidence signals; an absent signal drops out and the rest renormalise."""
+
+    lexical: float = 0.6
+    dense: float = 0.25
+    agreement: float = 0.15
+
+
+def combine(
+    lexical: float,
+    dense: float | None,
+    agreement: float | None,
+    weights: ConfidenceWeights = ConfidenceWeights(),
+) -> float:
+    """The confidence: the weighted mean of the signals that are present, in [0, 1]."""
+    weighted = [(weights.lexical, lexical)]
+    if dense is not None:
+        weighted.append((weights.dense, dense))
+    if agreement is not None:
+        weighted.append((weights.agreement, agreement))
+    total = sum(weight for weight, _ in weighted)
+    return _clip(sum(weight * value for weight, value in weighted) / total) if total else 0.0
+
+
+class Assessment(BaseModel):
+    """Retrieval confidence from the hits alone, and the signals it is made of (each in [0, 1])."""
+
+    model_config = ConfigDict(frozen=True)
+
+    confidence: float = Field(ge=0.0, le=1.0)
+    lexical: float = Field(ge=0.0, le=1.0, description="sqrt(coverage * margin), or coverage")
+    coverage: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="idf-weighted share of the question's words in the best sentence",
+    )
+    margin: float | None = Field(
+        default=None,
+        description="(best - weakest) / best of the documents' BM25 scores; None with fewer than "
+        "MARGIN_MIN_DOCUMENTS documents scored by BM25",
+    )
+    dense: float | None = Field(
+        default=None,
+        description="best k-NN cosine among the hits, scaled to [0, 1]; None if absent",
+    )
+    agreement: float | None = Field(
+        default=None,
+        description="2 / (bm25 rank + knn rank) of the best chunk both retrievers found; None if "
+        "the hits carry only one retriever's ranks",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    hit_index: int
+    start: int
+    end: int
+    text: str
+    terms: frozenset[str]
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    sentence: _Sentence
+    score: float
+    relevance: float
+    coverage: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    assessment: Assessment
+    chosen: list[_Scored]
+
+
+def _raw(hit: SearchHit, retriever: str) -> float | None:
+    """A retriever's raw score for the hit: from a fused hit's ``scores``, or an unfused hit's."""
+    if retriever in hit.scores:
+        return hit.scores[retriever]
+    return hit.score if hit.retriever == retriever else None
+
+
+def _rank(hit: SearchHit, retriever: str) -> int | None:
+    """A retriever's 1-based rank for the hit, as ``_raw`` finds scores."""
+    if retriever in hit.ranks:
+        return max(1, hit.ranks[retriever])
+    return max(1, hit.rank) if hit.retriever == retriever and hit.rank else None
+
+
+def _display(text: str) -> str:
+    """Sentence text for the answer: the quote with its line breaks and runs of spaces folded."""
+    return " ".join(text.split())
+
+
+class ExtractiveAnswerer:
+    """Answers by quoting up to ``max_sentences`` retrieved sentences, each followed by ``[n]``.
+
+    ``min_score`` is the abstention threshold on ``Assessment.confidence``. Hits must be ranked
+    best first; ``hit.scores["knn"]`` (cosine) and ``hit.ranks["bm25"|"knn"]`` (1 = best) are used
+    when present, and the confidence falls back to lexical signals when they are not.
+    """
+
+    name = "extractive"
+
+    def __init__(
+        self,
+        min_score: float = DEFAULT_MIN_SCORE,
+        max_sentences: int = 3,
+        *,
+        max_hits: int = 10,
+        rank_prior: float = 0.15,
+        keep_ratio: float = 0.5,
+        redundancy: float = 0.6,
+        max_quote_chars: int = 400,
+        dense_low: float = DENSE_LOW,
+        dense_high: float = DENSE_HIGH,
+        weights: ConfidenceWeights | None = None,
+    ) -> None:
+        if max_sentences < 1:
+            raise ValueError("max_sentences must be at least 1")
+        if not dense_high > dense_low:
+            raise ValueError("dense_high must be greater than dense_low")
+        self.min_score = min_score
+        self.max_sentences = max_sentences
+        self.max_hits = max_hits
+        self.rank_prior = rank_prior
+        self.keep_ratio = keep_ratio
+        self.redundancy = redundancy
+        self.max_quote_chars = max_quote_chars
+        self.dense_low = dense_low
+        self.dense_high = dense_high
+        self.weights = weights or ConfidenceWeights()
+
+    # --- public API ---------------------------------------------------------------------------
+
+    def answer(self, question: str, hits: Sequence[SearchHit]) -> Answer:
+        return self._compose(question, hits)[1]
+
+    def stream(self, question: str, hits: Sequence[SearchHit]) -> Iterator[AnswerEvent]:
+        deltas, answer = self._compose(question, hits)
+        yield from deltas
+        yield AnswerDone(answer=answer)
+
+    def assess(self, question: str, hits: Sequence[SearchHit]) -> Assessment:
+        """The confidence that the hits answer the question, without composing an answer."""
+        return self._plan(question, hits).assessment
+
+    # --- composition --------------------------------------------------------------------------
+
+    def _compose(
+        self, question: str, hits: Sequence[SearchHit]
+    ) -> tuple[list[AnswerDelta], Answer]:
+        plan = self._plan(question, hits)
+        confidence = round(plan.assessment.confidence, 4)
+        if not plan.chosen or plan.assessment.confidence < self.min_score:
+            answer = Answer(
+                found=False, text=NOT_FOUND_TEXT, confidence=confidence, answerer=self.name
+            )
+            return [AnswerDelta(text=NOT_FOUND_TEXT)], answer
+
+        # Group by chunk, most relevant chunk first; reading order inside a chunk.
+        by_hit: dict[int, list[_Scored]] = {}
+        for item in plan.chosen:
+            by_hit.setdefault(item.sentence.hit_index, []).append(item)
+        deltas: list[AnswerDelta] = []
+        citations: list[Citation] = []
+        for number, (hit_index, items) in enumerate(by_hit.items(), start=1):
+            items.sort(key=lambda item: item.sentence.start)
+            chunk = hits[hit_index].chunk
+            citations.append(
+                Citation(
+                    number=number,
+                    document_id=chunk.document_id,
+                    chunk_id=chunk.chunk_id,
+                    source=chunk.source,
+                    title=chunk.title,
+                    page_start=chunk.page_start,
+                    page_end=chunk.page_end,
+                    quote=chunk.text[items[0].sentence.start : items[-1].sentence.end],
+                )
+            )
+            for item in items:
+                sentence = chunk.text[item.sentence.start : item.sentence.end]
+                prefix = " " if deltas else ""
+                deltas.append(
+                    AnswerDelta(text=f"{prefix}{_display(sentence)} [{number}]", citations=[number])
+                )
+        answer = Answer(
+            found=True,
+            text="".join(delta.text for delta in deltas),
+            citations=citations,
+            confidence=confidence,
+            answerer=self.name,
+        )
+        return deltas, answer
+
+    # --- scoring ------------------------------------------------------------------------------
+
+    def _sentences(self, hits: Sequence[SearchHit]) -> list[_Sentence]:
+        sentences = []
+        for hit_index, hit in enumerate(hits[: self.max_hits]):
+            text = hit.chunk.text
+            for span in split_sentences(text, self.max_quote_chars):
+                sentence = text[span.start : span.end]
+                terms = content_terms(sentence)
+                if terms:
+                    sentences.append(
+                        _Sentence(
+                            hit_index, span.start, span.end, sentence, frozenset(terms), len(terms)
+                        )
+                    )
+        return sentences
+
+    def _plan(self, question: str, hits: Sequence[SearchHit]) -> _Plan:
+        query = sorted(set(content_terms(question)))
+        question_terms = frozenset(query)
+        wanted = answer_type(question)
+        sentences = self._sentences(hits)
+        if not sentences:
+            return _Plan(Assessment(confidence=0.0, lexical=0.0, coverage=0.0), [])
+
+        # BM25 over the candidate sentences: idf from how many candidates contain each word.
+        # Words count once per sentence (repeats inside one sentence are rare and say little).
+        count = len(sentences)
+        document_frequency = Counter(
+            term for sentence in sentences for term in sentence.terms & question_terms
+        )
+        idf = {
+            term: math.log(
+                1.0 + (count - document_frequency[term] + 0.5) / (document_frequency[term] + 0.5)
+            )
+            for term in query
+        }
+        total_idf = sum(idf.values()) or 1.0
+        average_length = sum(sentence.length for sentence in sentences) / count
+        saturation = _K1 + 1.0
+
+        scored = []
+        for sentence in sentences:
+            matched = sentence.terms & question_terms
+            length_norm = _K1 * (1.0 - _B + _B * sentence.length / average_length)
+            coverage = sum(idf[term] for term in matched) / total_idf
+            relevance = coverage * saturation / (1.0 + length_norm)
+            if matched:
+                # A sentence that only restates the question, or asks one, answers nothing.
+                novel = len(sentence.terms) - len(matched)
+                relevance *= min(1.0, (novel + 1) / (_NOVEL_TERMS + 1))
+                if sentence.text.rstrip("\"'\u201d\u2019)]").endswith("?"):
+                    relevance *= _QUESTION_PENALTY
+                if wanted and has_answer_type(sentence.text, wanted, question_terms):
+                    relevance += ANSWER_TYPE_BONUS
+            prior = self.rank_prior / (1.0 + sentence.hit_index)
+            scored.append(_Scored(sentence, relevance + prior, relevance, coverage))
+        scored.sort(key=lambda item: (-item.score, item.sentence.hit_index, item.sentence.start))
+
+        best = scored[0]
+        chosen = [best]
+        seen_texts = {self._key(best.sentence)}
+        for item in scored[1:]:
+            if len(chosen) >= self.max_sentences or item.score < self.keep_ratio * best.score:
+                break
+            if best.relevance > 0 and item.relevance <= 0:
+                continue
+            key = self._key(item.sentence)
+            if key in seen_texts or any(
+                self._overlap(item.sentence, other.sentence) > self.redundancy for other in chosen
+            ):
+                continue
+            seen_texts.add(key)
+            chosen.append(item)
+        # Chunks in order of their best sentence; chosen is already sorted by score.
+        assessment = self._assessment(
+            best.coverage, *self._retrieval_signals(hits[: self.max_hits])
+        )
+        return _Plan(assessment, chosen)
+
+    @staticmethod
+    def _key(sentence: _Sentence) -> str:
+        return _display(sentence.text).lower()
+
+    @staticmethod
+    def _overlap(a: _Sentence, b: _Sentence) -> float:
+        """Jaccard overlap of the two sentences' word sets."""
+        union = len(a.terms | b.terms)
+        return len(a.terms & b.terms) / union if union else 0.0
+
+    def _retrieval_signals(
+        self, hits: Sequence[SearchHit]
+    ) -> tuple[float | None, float | None, float | None]:
+        """(margin, dense, agreement) from the retrievers' raw scores and ranks."""
+        best_bm25: dict[str, float] = {}
+        cosines: list[float] = []
+        both: list[tuple[int, int]] = []
+        ranked_by: set[str] = set()
+        for hit in hits:
+            bm25, knn = _raw(hit, "bm25"), _raw(hit, "knn")
+            if bm25 is not None:
+                document = hit.chunk.document_id
+                best_bm25[document] = max(best_bm25.get(document, 0.0), bm25)
+            if knn is not None:
+                cosines.append(knn)
+            bm25_rank, knn_rank = _rank(hit, "bm25"), _rank(hit, "knn")
+            ranked_by.update(name for name, r in (("bm25", bm25_rank), ("knn", knn_rank)) if r)
+            if bm25_rank and knn_rank:
+                both.append((bm25_rank, knn_rank))
+        top = max(best_bm25.values(), default=0.0)
+        margin = (
+            _clip((top - min(best_bm25.values())) / top)
+            if len(best_bm25) >= MARGIN_MIN_DOCUMENTS and top > 0
+            else None
+        )
+        dense = (
+            _clip((max(cosines) - self.dense_low) / (self.dense_high - self.dense_low))
+            if cosines
+            else None
+        )
+        agreement = (
+            max((2.0 / (b + k) for b, k in both), default=0.0)
+            if ranked_by == {"bm25", "knn"}
+            else None
+        )
+        return margin, dense, agreement
+
+    def _assessment(
+        self,
+        coverage: float,
+        margin: float | None,
+        dense: float | None,
+        agreement: float | None,
+    ) -> Assessment:
+        coverage = _clip(coverage)
+        lexical = coverage if margin is None else math.sqrt(coverage * margin)
+        return Assessment(
+            confidence=combine(lexical, dense, agreement, self.weights),
+            lexical=lexical,
+            coverage=coverage,
+            margin=margin,
+            dense=dense,
+            agreement=agreement,
+        )
