@@ -50,7 +50,7 @@ class Settings(BaseSettings):
 
     # answers
     answerer: Literal["extractive"] = "extractive"
-    min_answer_score: float = 0.35
+    min_answer_score: float = 0.40  # calibrated on SciFact train (bench/calibrate_answerer.py)
 
     # auth: the local cloud signs development tokens with this secret (HS256);
     # on AWS the HTTP API's JWT authorizer verifies tokens and passes the claims.
