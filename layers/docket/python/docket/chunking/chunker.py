@@ -8,14 +8,15 @@ How it works:
 2. Every leaf is counted in one tokenizer batch. A leaf over ``chunk_size`` is split into words,
    and a word still over it (a URL, a base64 blob) into the longest prefixes that the counter
    itself puts within the size (galloping, then binary search), so every leaf fits alone.
-3. Each top-level section is packed on its own: walking the tree, an item that fits in the
-   current chunk joins it; one that fits in an empty chunk starts the next chunk (if the current
-   one is at least half full, or it is code or a table, which stay whole when they fit); anything
-   else is opened up and its children are placed the same way. So the strongest available
-   boundary wins, small neighbours are packed greedily, and a heading never ends a chunk.
-4. A chunk that continues a section starts with the trailing sentences of the one before it, up
-   to ``overlap`` tokens (a single sentence may take up to half as much again; a longer one is
-   cut at words). Overlap never crosses a heading, code or a table.
+3. Each top-level section is cut into runs at content-defined anchors (below), and each run is
+   packed on its own: walking the tree, an item that fits in the current chunk joins it; one that
+   fits in an empty chunk starts the next chunk (if the current one is at least half full, or it
+   is code or a table, which stay whole when they fit); anything else is opened up and its
+   children are placed the same way. So the strongest available boundary wins, small neighbours
+   are packed greedily, and a heading never ends a chunk.
+4. A chunk that continues a run starts with the trailing sentences of the one before it, up to
+   ``overlap`` tokens (a single sentence may take up to half as much again; a longer one is cut
+   at words). Overlap never crosses a heading, code, a table or an anchor.
 5. Every finished chunk is counted again as the exact text it will be stored as; the count is its
    ``token_count``, and a chunk over the limit (only possible with a counter that is not additive
    over whitespace) is halved until it fits. With the WordPiece counter packing is already exact;
@@ -24,12 +25,35 @@ How it works:
    at most ``chunk_size`` tokens).
 
 Locality: a top-level section's chunks depend only on that section's text, so editing one section
-leaves every other section's chunk texts, and so their chunk ids, unchanged.
+leaves every other section's chunk texts, and so their chunk ids, unchanged. Inside a section,
+greedy packing from its start would let an early edit shift every later boundary (a document
+without headings, as most PDFs and text files are, is one section), so sections are cut further
+at anchors, the way content-defined chunking (rsync, FastCDC) cuts a byte stream:
+
+- Candidates are items that are not the first of their parent and do not follow a heading:
+  blocks (paragraphs, lists, tables, code, subsections) and, inside an item of ``anchor_spacing``
+  chunk sizes or more, its lines, sentences or words. Such an item is a candidate when the hash
+  of its text, as a fraction in [0, 1), is below its tokens / (``anchor_spacing`` *
+  ``chunk_size``): about one candidate per ``anchor_spacing`` chunk sizes of text, however the
+  text is divided, and an item that long always is one.
+- A candidate fires, forcing a chunk boundary in front of it, when at least ``ANCHOR_MIN_GAP``
+  chunk sizes of text lie between it and the previous candidate (or the section start) and
+  between it and the section end, so no run is small. A section shorter than ``anchor_spacing``
+  chunk sizes has no anchors.
+
+Whether an item is a candidate depends only on its own text, and whether it fires only on the
+text back to the previous candidate (and, for the last one, on the text to the section end). A
+run's chunks depend only on the run's text, and no overlap is carried into a run. So an edit
+re-packs only the run it falls in and the runs whose anchors it can make or unmake (the edited
+block's own, the next candidate's, and, near the section end, the last one's); every other chunk
+keeps its text, and so its id. At the default settings a run is about five chunks, and greedy
+packing inside a run often resynchronises before the run ends.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
 from collections.abc import Sequence
 
@@ -49,6 +73,8 @@ PAGE_SEP = "\n"
 SECTION_SEP = " > "
 MIN_FILL = 0.5  # a chunk at least this full may end early to keep the next block whole
 OVERLAP_SLACK = 0.5  # one trailing sentence may exceed the overlap by this fraction
+ANCHOR_SPACING = 3.0  # chunk sizes of text between candidate anchors, on average
+ANCHOR_MIN_GAP = 1.0  # chunk sizes of text an anchor needs before it (and to the section end)
 
 _WORD = re.compile(r"\S+")
 
@@ -57,29 +83,88 @@ class Chunker:
     """Splits an extracted document into chunks of at most ``chunk_size`` tokens of ``counter``.
 
     ``overlap`` tokens of trailing sentences are repeated at the start of the next chunk of the
-    same section (capped at half a chunk). Deterministic: the same document gives the same chunks.
+    same run (capped at half a chunk). ``anchor_spacing`` is the mean distance between candidate
+    anchors in chunk sizes (0: no anchors; see the module docstring). Deterministic: the same
+    document gives the same chunks.
     """
 
-    def __init__(self, counter: TokenCounter, chunk_size: int = 256, overlap: int = 32) -> None:
+    def __init__(
+        self,
+        counter: TokenCounter,
+        chunk_size: int = 256,
+        overlap: int = 32,
+        anchor_spacing: float = ANCHOR_SPACING,
+    ) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         if overlap < 0:
             raise ValueError(f"overlap must not be negative, got {overlap}")
+        if anchor_spacing < 0:
+            raise ValueError(f"anchor_spacing must not be negative, got {anchor_spacing}")
         self.counter = counter
         self.chunk_size = chunk_size
         # Overlap beyond half a chunk would leave too little room for new text.
         self.overlap = min(overlap, chunk_size // 2)
+        # Content-defined anchors: about one candidate per ``anchor_tokens`` (0: no anchors).
+        self.anchor_tokens = anchor_spacing * chunk_size
+        self.anchor_min_gap = ANCHOR_MIN_GAP * chunk_size
 
     def chunk(self, doc: ExtractedDocument) -> list[ChunkDraft]:
+        return [draft for run in self.chunk_runs(doc) for draft in run]
+
+    def chunk_runs(self, doc: ExtractedDocument) -> list[list[ChunkDraft]]:
+        """The chunks of ``doc``, grouped into runs that were packed independently of each other.
+
+        A run starts at a top-level section or at a content-defined anchor, and its chunks depend
+        only on its own text. ``chunk`` is these runs concatenated.
+        """
         text, page_offsets, page_numbers = _join_pages(doc.pages)
         sections = parse_sections(text)
         if not sections:
             return []
         sections = self._count(text, sections)
-        packed: list[list[Leaf]] = []
+        packed: list[list[list[Leaf]]] = []
         for section in sections:
-            packed.extend(_Packer(self, text).pack(section))
+            for run in _split_at(section, self._anchors(section)):
+                packed.append(_Packer(self, text).pack(run))
         return self._drafts(packed, page_offsets, page_numbers)
+
+    # -- anchors -----------------------------------------------------------------------------
+
+    def _anchors(self, section: Item) -> set[int]:
+        """Ids of the items of ``section`` that fire as anchors (see the module docstring)."""
+        if self.anchor_tokens <= 0 or isinstance(section, Leaf):
+            return set()
+        if section.tokens < self.anchor_tokens:
+            return set()
+        candidates: list[tuple[int, Item]] = []
+        self._candidates(section, 0, candidates)
+        fired: set[int] = set()
+        previous = 0
+        for offset, item in candidates:
+            if (
+                offset - previous >= self.anchor_min_gap
+                and section.tokens - offset >= self.anchor_min_gap
+            ):
+                fired.add(id(item))
+            previous = offset
+        return fired
+
+    def _candidates(self, node: Node, offset: int, out: list[tuple[int, Item]]) -> None:
+        """Candidates in ``node`` as (tokens before them in the section, item), in order."""
+        for index, child in enumerate(node.children):
+            if (
+                index
+                and _last_leaf(node.children[index - 1]).kind is not Kind.HEADING
+                and (
+                    child.tokens >= self.anchor_tokens
+                    or _hash_fraction(child) * self.anchor_tokens < child.tokens
+                )
+            ):
+                out.append((offset, child))
+            if isinstance(child, Node) and child.tokens >= self.anchor_tokens:
+                self._candidates(child, offset, out)
+            offset += child.tokens
 
     # -- counting ----------------------------------------------------------------------------
 
@@ -161,23 +246,30 @@ class Chunker:
     # -- output ------------------------------------------------------------------------------
 
     def _drafts(
-        self, packed: list[list[Leaf]], page_offsets: list[int], page_numbers: list[int]
-    ) -> list[ChunkDraft]:
-        bounded = self._enforce_bound(packed)
-        drafts: list[ChunkDraft] = []
-        for leaves, text, tokens in bounded:
-            first, last = leaves[0], leaves[-1]
-            drafts.append(
-                ChunkDraft(
-                    text=text,
-                    ordinal=len(drafts),
-                    page_start=_page_at(first.start, page_offsets, page_numbers),
-                    page_end=_page_at(max(last.end - 1, first.start), page_offsets, page_numbers),
-                    section=SECTION_SEP.join(first.path) or None,
-                    token_count=tokens,
+        self, packed: list[list[list[Leaf]]], page_offsets: list[int], page_numbers: list[int]
+    ) -> list[list[ChunkDraft]]:
+        runs: list[list[ChunkDraft]] = []
+        ordinal = 0
+        for chunks in packed:
+            run: list[ChunkDraft] = []
+            for leaves, text, tokens in self._enforce_bound(chunks):
+                first, last = leaves[0], leaves[-1]
+                run.append(
+                    ChunkDraft(
+                        text=text,
+                        ordinal=ordinal,
+                        page_start=_page_at(first.start, page_offsets, page_numbers),
+                        page_end=_page_at(
+                            max(last.end - 1, first.start), page_offsets, page_numbers
+                        ),
+                        section=SECTION_SEP.join(first.path) or None,
+                        token_count=tokens,
+                    )
                 )
-            )
-        return drafts
+                ordinal += 1
+            if run:
+                runs.append(run)
+        return runs
 
     def _enforce_bound(self, packed: list[list[Leaf]]) -> list[tuple[list[Leaf], str, int]]:
         """Count each chunk as stored; halve one that a non-additive counter puts over the limit."""
@@ -209,7 +301,7 @@ def render(leaves: Sequence[Leaf]) -> str:
 
 
 class _Packer:
-    """Greedy packing of one top-level section's tree into chunks of leaves."""
+    """Greedy packing of one run (a section, or the part of one between anchors) into chunks."""
 
     def __init__(self, chunker: Chunker, text: str) -> None:
         self.size = chunker.chunk_size
@@ -339,3 +431,37 @@ def _replace_leaves(item: Item, replacements: dict[int, Node]) -> Item:
         return replacements.get(id(item), item)
     item.children = [_replace_leaves(child, replacements) for child in item.children]
     return item
+
+
+def _last_leaf(item: Item) -> Leaf:
+    while isinstance(item, Node):
+        item = item.children[-1]
+    return item
+
+
+def _hash_fraction(item: Item) -> float:
+    """The item's text hashed to a number in [0, 1): the same text, the same number."""
+    text = item.text if isinstance(item, Leaf) else render(iter_leaves(item))
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _split_at(item: Item, anchors: set[int]) -> list[Item]:
+    """``item`` cut in front of each anchor into consecutive pieces of the same tree shape."""
+    if isinstance(item, Leaf) or not anchors:
+        return [item]
+    groups: list[list[Item]] = [[]]
+    for child in item.children:
+        if id(child) in anchors and groups[-1]:
+            groups.append([])
+        pieces = _split_at(child, anchors)
+        groups[-1].append(pieces[0])
+        groups.extend([piece] for piece in pieces[1:])
+    if len(groups) == 1 and all(a is b for a, b in zip(groups[0], item.children, strict=True)):
+        return [item]  # no anchor inside
+    out: list[Item] = []
+    for group in groups:
+        node = Node(group, keep_whole=item.keep_whole)
+        node.tokens = sum(child.tokens for child in group)
+        out.append(node)
+    return out
