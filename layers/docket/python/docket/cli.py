@@ -101,7 +101,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from docket.local.cloud import LocalCloud
     from docket.local.gateway import Gateway
 
-    cloud = LocalCloud(Path(args.data_dir), verbose=args.verbose)
+    batch_sizes = {}
+    for spec in args.batch_size or []:
+        name, _, size = spec.partition("=")
+        if not size.isdigit() or int(size) < 1:
+            raise CliError(f"--batch-size wants FUNCTION=N, got {spec!r}")
+        batch_sizes[name if name.startswith("docket-") else f"docket-{name}"] = int(size)
+    cloud = LocalCloud(Path(args.data_dir), verbose=args.verbose, batch_sizes=batch_sizes)
     cloud.start(s3_port=args.s3_port or args.port + 1)
     gateway = Gateway(cloud, port=args.port).start()
     print(f"docket local cloud: API {gateway.url}  S3 {cloud.s3_endpoint}  data {cloud.data_dir}")
@@ -306,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--s3-port", type=int, default=None, help="local S3 endpoint (default port+1)")
     p.add_argument("--data-dir", default=os.environ.get("DOCKET_DATA_DIR", ".docket/data"))
     p.add_argument("--verbose", action="store_true", help="function logs and metrics on stdout")
+    p.add_argument(
+        "--batch-size",
+        action="append",
+        metavar="FUNCTION=N",
+        help="event source batch size, e.g. embed=32 (default: the wiring's)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("ingest", help="upload files or folders and wait until they are indexed")

@@ -97,6 +97,9 @@ class LocalCloud:
         for k, v in self.environment().items():
             self._saved_env[k] = os.environ.get(k)
             os.environ[k] = v
+        from docket.local import moto_speedups
+
+        moto_speedups.apply()
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         aws.reset_clients()

@@ -30,6 +30,7 @@ class Poller(threading.Thread):
         self.busy = False
         self.batches = 0
         self.records = 0
+        self.batch_sizes: list[int] = []  # records per invocation, as delivered
         self.last_error: str | None = None
 
     def stop(self) -> None:
@@ -37,6 +38,9 @@ class Poller(threading.Thread):
 
     def _invoke(self, event: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
         from docket import aws
+
+        self.batch_sizes.append(len(event["Records"]))
+        del self.batch_sizes[:-1000]
 
         resp = aws.client("lambda").invoke(
             FunctionName=self.spec.function, Payload=json.dumps(event, default=_json_default)

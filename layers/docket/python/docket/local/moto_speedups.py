@@ -1,0 +1,61 @@
+"""Two emulator hot spots that make moto quadratic on corpus-sized runs, fixed without changing
+what it returns:
+
+- DynamoDB ``Query`` on a table's own key: moto sorts and scans every item of the table
+  (``Table.all_items``) to find one partition. We hand it just that partition.
+- SQS ``ReceiveMessage``: for each message returned, moto recomputes every queue attribute,
+  including counts that walk the whole queue, only to read ``MessageRetentionPeriod``.
+
+Both are applied once, when the local cloud starts; tests/integration exercises them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_state = threading.local()
+_applied = False
+
+
+def apply() -> None:
+    global _applied
+    if _applied:
+        return
+    from moto.core.utils import unix_time
+    from moto.dynamodb.models.table import Table
+    from moto.sqs.models import SQSBackend
+
+    original_query = Table.query
+    original_all_items = Table.all_items
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name") if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
+        if index_name or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        _state.partition = hash_key
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _state.partition = None
+
+    def all_items(self: Any) -> Any:
+        partition = getattr(_state, "partition", None)
+        if partition is None:
+            return original_all_items(self)
+        bucket = self.items.get(partition)
+        if bucket is None:
+            return []
+        if not self.range_key_attr:
+            return [bucket]
+        return sorted(bucket.values(), key=lambda x: x.range_key)
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        queue = self.get_queue(queue_name)
+        retention = int(getattr(queue, "message_retention_period", 86400 * 4))
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+    _applied = True
