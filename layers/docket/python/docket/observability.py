@@ -25,11 +25,18 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
 class LazyTracer:
-    """Powertools Tracer with the same decorators, instantiated on first use."""
+    """Powertools Tracer with the same decorators, instantiated on first use; with tracing
+    disabled (POWERTOOLS_TRACE_DISABLED, as in the local cloud) the functions run unwrapped."""
 
     def __init__(self, service: str) -> None:
         self.service = service
         self._tracer: Any = None
+
+    @property
+    def enabled(self) -> bool:
+        import os
+
+        return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() not in ("true", "1")
 
     @property
     def real(self) -> Any:
@@ -49,7 +56,10 @@ class LazyTracer:
         @functools.wraps(handler)
         def entry(event: Any, context: Any) -> Any:
             if not wrapped:
-                wrapped.append(self.real.capture_lambda_handler(handler, **kwargs))
+                traced = self.enabled
+                wrapped.append(
+                    self.real.capture_lambda_handler(handler, **kwargs) if traced else handler
+                )
             return wrapped[0](event, context)
 
         return entry
@@ -64,7 +74,8 @@ class LazyTracer:
         @functools.wraps(method)
         def call(*args: Any, **kw: Any) -> Any:
             if not wrapped:
-                wrapped.append(self.real.capture_method(method, **kwargs))
+                traced = self.enabled
+                wrapped.append(self.real.capture_method(method, **kwargs) if traced else method)
             return wrapped[0](*args, **kw)
 
         return call

@@ -63,6 +63,9 @@ class OnnxEmbedder:
         options.intra_op_num_threads = threads  # 0: onnxruntime's default (one per core)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # Idle pool threads would otherwise spin between operators, taking CPU from the other
+        # threads of the process (in the local cloud: every other pipeline step).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(Path(model_dir) / MODEL_FILE),
             sess_options=options,
