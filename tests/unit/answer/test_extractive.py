@@ -405,3 +405,32 @@ def test_every_marker_has_a_citation_and_every_citation_a_marker(
         assert citation.quote and citation.quote in texts[citation.chunk_id]
     for sentence, number in _sentences_with_numbers(answer):
         assert sentence in _folded(by_number[number].quote)
+
+
+def test_table_of_contents_lines_are_never_quoted() -> None:
+    from docket.answer.extractive import ExtractiveAnswerer
+    from docket.models import ChunkRecord, SearchHit
+
+    # Given a chunk that starts with a table of contents naming the topic, then the real answer
+    text = (
+        "2.2.1 Reinforcement Learning Algorithm . . . . . . . . . . . 5 "
+        "2.2.2 Reward Modeling . . . . . . . . . . 6\n\n"
+        "We adopt Group Relative Policy Optimization (GRPO) as the reinforcement learning algorithm."
+    )
+    chunk = ChunkRecord(
+        tenant="acme",
+        document_id="doc_" + "0" * 24,
+        chunk_id="chk_1",
+        ordinal=0,
+        text=text,
+        page_start=1,
+        page_end=1,
+        source="paper.pdf",
+    )
+    answer = ExtractiveAnswerer(min_score=0.0).answer(
+        "Which reinforcement learning algorithm is used?",
+        [SearchHit(chunk=chunk, score=1.0, retriever="bm25", rank=1)],
+    )
+    # Then the answer quotes the sentence with content, not the dot-leader line
+    assert "GRPO" in answer.text
+    assert ". . ." not in answer.text

@@ -23,6 +23,7 @@ BM25-only hits and for BM25 + all-MiniLM-L6-v2 hits fused with RRF, so one thres
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ _B = 0.5
 
 def _clip(value: float) -> float:
     return min(1.0, max(0.0, value))
+
+
+_DOT_LEADER = re.compile(r"(?:\.\s){2,}\.|\.{4,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +267,8 @@ class ExtractiveAnswerer:
             text = hit.chunk.text
             for span in split_sentences(text, self.max_quote_chars):
                 sentence = text[span.start : span.end]
+                if _DOT_LEADER.search(sentence):
+                    continue  # a table-of-contents line names a section; it answers nothing
                 terms = content_terms(sentence)
                 if terms:
                     sentences.append(

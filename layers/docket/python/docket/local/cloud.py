@@ -161,6 +161,8 @@ class LocalCloud:
     def _start_s3_server(self, port: int) -> None:
         from moto.server import ThreadedMotoServer
 
+        if not self.verbose:
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
         self._s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._s3_server.start()
         self.s3_endpoint = f"http://127.0.0.1:{port}"
