@@ -27,7 +27,7 @@ serve: $(STAMP)
 
 # Default test run: unit + integration + infra + eval (eval/slow ones are marked and included).
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest || [ $$? -eq 5 ]  # 5: nothing collected, not a failure
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
