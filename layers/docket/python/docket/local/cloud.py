@@ -87,7 +87,7 @@ class LocalCloud:
         env.update(self.extra_env)
         return env
 
-    def start(self, *, s3_port: int | None = None) -> LocalCloud:
+    def start(self, *, s3_port: int | None = None, pollers: bool = True) -> LocalCloud:
         from moto import mock_aws
 
         from docket import aws
@@ -109,7 +109,8 @@ class LocalCloud:
         if s3_port is not None:
             self._start_s3_server(s3_port)
         self._create_resources()
-        self._start_pollers()
+        if pollers:
+            self.start_pollers()
         if self.persist:
             self._snapshot_thread = threading.Thread(
                 target=self._snapshot_loop, name="snapshot", daemon=True
@@ -257,7 +258,8 @@ class LocalCloud:
         if self.persist:
             state.requeue_pending(self, s3, ddb)
 
-    def _start_pollers(self) -> None:
+    def start_pollers(self) -> None:
+        """Start the event source mappings (``start(pollers=False)`` leaves events queued)."""
         for es in self.wiring.event_sources:
             if es.function in self.batch_sizes:
                 from dataclasses import replace
