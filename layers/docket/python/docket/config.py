@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _name_set(value: object) -> object:
+    """A set of names from the environment: a JSON list ('["a", "b"]') or comma-separated (a,b)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return frozenset(json.loads(text))
+        return frozenset(name.strip() for name in text.split(",") if name.strip())
+    return value
+
+
+NameSet = Annotated[frozenset[str], NoDecode, BeforeValidator(_name_set)]
 
 
 class Settings(BaseSettings):
@@ -48,9 +62,27 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     candidate_k: int = Field(default=100, ge=1, le=1000)
 
+    # reranking (docket.rerank.factory reads these; "none" keeps the fused order)
+    rerank_provider: Literal["none", "cohere", "bedrock", "sagemaker"] = "none"
+    # Cohere: a model name (default rerank-v3.5); Bedrock: a model ARN, or a model id that is
+    # expanded to a foundation-model ARN in ``region``
+    rerank_model: str | None = None
+    rerank_endpoint: str | None = None  # SageMaker: the endpoint name
+    rerank_top_n_candidates: int = Field(default=50, ge=1, le=1000)  # fused hits sent to rerank
+    rerank_max_chars: int = Field(default=4000, ge=64, le=32000)  # per document sent to rerank
+    # on AWS the key comes from Secrets Manager (a later issue); locally from DOCKET_COHERE_API_KEY
+    cohere_api_key: str | None = None
+
     # answers
-    answerer: Literal["extractive"] = "extractive"
+    answerer: Literal["extractive", "llm"] = "extractive"
     min_answer_score: float = 0.40  # calibrated on SciFact train (bench/calibrate_answerer.py)
+    # the chat model behind answerer="llm": "fake" echoes the extractive answer through the LLM
+    # path (offline, for the local cloud); real providers arrive with their adapters
+    llm_provider: Literal["none", "fake"] = "none"
+    # tenants whose answers keep only verified, cited sentences (DOCKET_STRICT_CITATION_TENANTS:
+    # a JSON list or comma-separated)
+    strict_citation_tenants: NameSet = frozenset()
+    answer_max_sources: int = Field(default=8, ge=1, le=50)  # hits numbered in the LLM prompt
 
     # auth: the local cloud signs development tokens with this secret (HS256);
     # on AWS the HTTP API's JWT authorizer verifies tokens and passes the claims.

@@ -101,3 +101,27 @@ class EmbeddingUnavailable(DocketError):
 
 class StoreUnavailable(DocketError):
     code = "store_unavailable"
+
+
+class ProviderError(DocketError):
+    """An LLM provider failed (throttled, timed out, refused, answered nonsense).
+
+    Chat adapters wrap their SDK's errors in it; the generative answerer falls back to the
+    extractive answer rather than failing the query.
+    """
+
+    code = "provider_error"
+
+
+class RerankUnavailable(DocketError):
+    """The reranking service failed or answered nonsense; the query path keeps the fused order."""
+
+    code = "rerank_unavailable"
+
+
+# --- configuration (permanent: the same settings fail the same way until someone fixes them) ---
+
+
+class ConfigurationError(DocketError):
+    code = "configuration_error"
+    permanent = True

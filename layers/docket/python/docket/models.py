@@ -193,6 +193,9 @@ class Citation(BaseModel):
     page_start: int
     page_end: int
     quote: str
+    source_uri: str | None = Field(
+        default=None, description="where the source document lives (s3://...), when known"
+    )
 
 
 class Answer(BaseModel):
@@ -201,6 +204,25 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     confidence: float = 0.0
     answerer: str = "extractive"
+    verified: bool = Field(
+        default=False,
+        description="a verifier checked every sentence of the text against the sources it cites "
+        "and found each supported (answers that quote verbatim are not checked)",
+    )
+    unsupported_claims: list[str] = Field(
+        default_factory=list,
+        description="sentences the verifier could not support: kept in the text but flagged, or, "
+        "with strict citations, removed from it",
+    )
+    degraded: str | None = Field(
+        default=None,
+        description="why this is less than the configured answerer's answer: 'provider_error' (the "
+        "model failed: another answerer answered, or the text stops where it failed) or "
+        "'max_tokens' (the model hit its output limit)",
+    )
+    usage: dict[str, int] = Field(
+        default_factory=dict, description="model tokens: input_tokens, output_tokens, ..."
+    )
 
 
 NOT_FOUND_TEXT = "Not found in the knowledge base."
