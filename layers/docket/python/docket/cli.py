@@ -11,7 +11,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,18 @@ class Client:
         except httpx.HTTPError as exc:
             raise CliError(f"cannot reach {self.url}: {exc}") from exc
         return resp
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kw: Any) -> Iterator[Any]:
+        """The response with its body still to read (``iter_bytes``), as the server sends it."""
+        import httpx
+
+        headers = {"authorization": f"Bearer {self.token}", **kw.pop("headers", {})}
+        try:
+            with self.http.stream(method, path, headers=headers, **kw) as resp:
+                yield resp
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach {self.url}: {exc}") from exc
 
     def json(self, method: str, path: str, ok: Iterable[int] = (200,), **kw: Any) -> Any:
         resp = self.request(method, path, **kw)
@@ -224,18 +237,57 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     client = _client(args)
-    body = client.json(
-        "POST", "/query", json={"question": args.question, "top_k": args.top_k, "mode": args.mode}
-    )
-    if args.json:
-        print(json.dumps(body, indent=2))
+    request = {"question": args.question, "top_k": args.top_k, "mode": args.mode}
+    if args.json or args.no_stream:
+        body = client.json("POST", "/query", json=request)
+        if args.json:
+            print(json.dumps(body, indent=2))
+        else:
+            print_answer(body)
         return 0
-    print_answer(body)
+    print_sources(ask_streaming(client, request))
     return 0
+
+
+def ask_streaming(client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    """Prints the answer's pieces as they arrive; returns the final response (the done event)."""
+    from docket.api import sse
+
+    with client.stream("POST", "/query", json=request, headers={"accept": sse.MEDIA_TYPE}) as resp:
+        if resp.status_code != 200:
+            resp.read()
+            raise CliError(_error_text(resp))
+        if not resp.headers.get("content-type", "").startswith(sse.MEDIA_TYPE):
+            resp.read()  # a server that does not stream answers with the JSON body
+            body: dict[str, Any] = resp.json()
+            print(body["answer"])
+            return body
+        printed = False
+        for event in sse.iter_events(sse.iter_lines(resp.iter_bytes())):
+            if event.event == "delta":
+                print(event.json()["text"], end="", flush=True)
+                printed = True
+            elif event.event == "done":
+                body = event.json()
+                if not printed:
+                    print(body["answer"], end="")
+                print(flush=True)
+                return body
+            elif event.event == "error":
+                error = event.json()
+                if printed:
+                    print(flush=True)
+                raise CliError(f"the answer failed: {error['message']} ({error['code']})")
+    raise CliError("the answer stream ended before its done event")
 
 
 def print_answer(body: dict[str, Any]) -> None:
     print(body["answer"])
+    print_sources(body)
+
+
+def print_sources(body: dict[str, Any]) -> None:
+    """The numbered citations, then the retrieval mode and total time."""
     if body.get("citations"):
         print()
         for c in body["citations"]:
@@ -333,6 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     client_opts(p)
     p.add_argument("--json", action="store_true", help="print the API's response body")
+    p.add_argument(
+        "--no-stream",
+        action="store_true",
+        help="one JSON request instead of printing the answer as it streams in",
+    )
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid")
     p.set_defaults(func=cmd_ask)

@@ -1,15 +1,24 @@
-"""The ask path: retrieve (BM25 + k-NN, fused) under the caller's tenant and groups, then answer."""
+"""The ask path: retrieve (BM25 + k-NN, fused) under the caller's tenant and groups, then answer.
+
+``ask`` returns the whole ``QueryResponse``; ``stream`` yields a ``retrieval`` event, the
+answerer's ``delta`` events, then ``done`` with the same ``QueryResponse``. Both share retrieval and
+the response's assembly; they differ only in calling the answerer's ``answer`` or ``stream``.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from types import TracebackType
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from docket.answer.port import AnswerDelta, AnswerDone
 from docket.config import Settings, get_settings
-from docket.models import Answer, Citation, Principal, SearchFilter
+from docket.models import Answer, Citation, Principal, SearchFilter, SearchHit
 
 RetrievalMode = Literal["bm25", "dense", "hybrid"]
 
@@ -52,6 +61,107 @@ class QueryResponse(BaseModel):
     timings_ms: dict[str, float]
 
 
+# --- the answer as events ------------------------------------------------------------------------
+
+
+class RetrievedChunkRef(BaseModel):
+    """A retrieved chunk without its text: what the ``retrieval`` event lists."""
+
+    chunk_id: str
+    document_id: str
+    source: str
+    title: str | None = None
+    page_start: int
+    page_end: int
+    section: str | None = None
+    score: float
+
+
+class RetrievalEvent(BaseModel):
+    """The first event: what was retrieved (best first), before any answer text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["retrieval"] = "retrieval"
+    mode: RetrievalMode
+    embedding_model: str
+    chunks: list[RetrievedChunkRef]
+    timings_ms: dict[str, float]
+
+
+class QueryDone(BaseModel):
+    """The last event: the complete response, exactly what ``ask`` returns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["done"] = "done"
+    response: QueryResponse
+
+
+# ``delta`` events are the answerer's own (docket.answer.port): text, unit, citation numbers.
+QueryEvent = Annotated[RetrievalEvent | AnswerDelta | QueryDone, Field(discriminator="type")]
+
+
+class _Stopwatch:
+    """Milliseconds spent inside its ``with`` blocks: a stream's own work, not its consumer's."""
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.ms += (time.perf_counter() - self._started) * 1000
+
+
+def _retrieved_chunk(hit: SearchHit) -> RetrievedChunk:
+    return RetrievedChunk(
+        chunk_id=hit.chunk.chunk_id,
+        document_id=hit.chunk.document_id,
+        source=hit.chunk.source,
+        title=hit.chunk.title,
+        page_start=hit.chunk.page_start,
+        page_end=hit.chunk.page_end,
+        section=hit.chunk.section,
+        text=hit.chunk.text,
+        score=hit.score,
+        ranks=hit.ranks,
+        scores=hit.scores,
+    )
+
+
+def _chunk_ref(chunk: RetrievedChunk) -> RetrievedChunkRef:
+    return RetrievedChunkRef(
+        chunk_id=chunk.chunk_id,
+        document_id=chunk.document_id,
+        source=chunk.source,
+        title=chunk.title,
+        page_start=chunk.page_start,
+        page_end=chunk.page_end,
+        section=chunk.section,
+        score=chunk.score,
+    )
+
+
+def _rounded(timings: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in timings.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Retrieval:
+    hits: list[SearchHit]
+    chunks: list[RetrievedChunk]
+    timings: dict[str, float]
+    embedding_model: str
+
+
 class QueryService:
     def __init__(self, settings: Settings, retriever: Any, answerer: Any) -> None:
         self.settings = settings
@@ -76,43 +186,82 @@ class QueryService:
         return result, dict(result.timings)
 
     def ask(self, principal: Principal, request: QueryRequest) -> QueryResponse:
-        started = time.perf_counter()
+        """The whole response at once, from the answerer's ``answer`` (its non-streaming path)."""
+        total, answering = _Stopwatch(), _Stopwatch()
+        with total:
+            retrieval = self._retrieval(principal, request)
+            with answering:
+                answer: Answer = self.answerer.answer(request.question, retrieval.hits)
+        return self._response(request, retrieval, answer, answering.ms, total.ms)
+
+    def stream(self, principal: Principal, request: QueryRequest) -> Iterator[QueryEvent]:
+        """``RetrievalEvent``, then ``AnswerDelta``s whose texts concatenate to the answer, then
+        ``QueryDone``.
+
+        Retrieval runs on the first ``next()``, so its errors (``ModelMismatch``...) raise before
+        any event is out. Timings count the service's own work, not the time its consumer holds
+        the stream (writing to a slow client is not "answer" time).
+        """
+        total, answering = _Stopwatch(), _Stopwatch()
+        with total:
+            retrieval = self._retrieval(principal, request)
+            first = RetrievalEvent(
+                mode=request.mode,
+                embedding_model=retrieval.embedding_model,
+                chunks=[_chunk_ref(chunk) for chunk in retrieval.chunks],
+                timings_ms=_rounded(retrieval.timings),
+            )
+        yield first
+        answer_events = iter(self.answerer.stream(request.question, retrieval.hits))
+        answer: Answer | None = None
+        while answer is None:
+            with total, answering:
+                event = next(answer_events, None)
+            if event is None:
+                raise RuntimeError(f"{type(self.answerer).__name__} stream ended without done")
+            if isinstance(event, AnswerDone):
+                answer = event.answer
+            else:
+                yield event
+        yield QueryDone(response=self._response(request, retrieval, answer, answering.ms, total.ms))
+
+    def _retrieval(self, principal: Principal, request: QueryRequest) -> _Retrieval:
         result, timings = self.retrieve(principal, request)
-        t0 = time.perf_counter()
-        answer: Answer = self.answerer.answer(request.question, result.hits)
-        timings["answer"] = (time.perf_counter() - t0) * 1000
-        timings["total"] = (time.perf_counter() - started) * 1000
+        return _Retrieval(
+            hits=list(result.hits),
+            chunks=[_retrieved_chunk(hit) for hit in result.hits],
+            timings=timings,
+            embedding_model=self.retriever.index.model.tag,
+        )
+
+    def _response(
+        self,
+        request: QueryRequest,
+        retrieval: _Retrieval,
+        answer: Answer,
+        answer_ms: float,
+        total_ms: float,
+    ) -> QueryResponse:
         return QueryResponse(
             question=request.question,
             found=answer.found,
             answer=answer.text,
             confidence=answer.confidence,
             citations=answer.citations,
-            chunks=[
-                RetrievedChunk(
-                    chunk_id=h.chunk.chunk_id,
-                    document_id=h.chunk.document_id,
-                    source=h.chunk.source,
-                    title=h.chunk.title,
-                    page_start=h.chunk.page_start,
-                    page_end=h.chunk.page_end,
-                    section=h.chunk.section,
-                    text=h.chunk.text,
-                    score=h.score,
-                    ranks=h.ranks,
-                    scores=h.scores,
-                )
-                for h in result.hits
-            ],
+            chunks=retrieval.chunks,
             mode=request.mode,
-            embedding_model=self.retriever.index.model.tag,
-            timings_ms={k: round(v, 3) for k, v in timings.items()},
+            embedding_model=retrieval.embedding_model,
+            timings_ms=_rounded({**retrieval.timings, "answer": answer_ms, "total": total_ms}),
         )
 
 
 @cache
 def get_query_service() -> QueryService:
-    from docket.answer.extractive import ExtractiveAnswerer
+    """The process's query service. Its answerer is ``build_answerers(settings)``: extractive, or
+    the LLM answerer with its strict-citations twin (``answerer_for`` picks one per tenant). With
+    DOCKET_LLM_PROVIDER=fake the "model" echoes the extractive answer through the LLM path, so the
+    local cloud exercises prompt, streaming and verifier offline."""
+    from docket.answer.factory import build_answerers
     from docket.embedding.factory import get_embedder
     from docket.search.factory import get_index
     from docket.search.retrieval import HybridRetriever
@@ -124,6 +273,4 @@ def get_query_service() -> QueryService:
         rrf_k=settings.rrf_k,
         candidate_k=settings.candidate_k,
     )
-    return QueryService(
-        settings, retriever, ExtractiveAnswerer(min_score=settings.min_answer_score)
-    )
+    return QueryService(settings, retriever, build_answerers(settings))

@@ -1,25 +1,29 @@
 """Routes of the HTTP API. The api function's handler resolves events with ``app``.
 
 Every route needs a verified principal (claims put on the event by the JWT authorizer); errors are
-typed in docket.errors and mapped to HTTP status here, once.
+typed in docket.errors and mapped to HTTP status here, once (in an event stream that has begun,
+to an ``error`` event).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Generator, Iterator
 from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, Field
 
 from docket import errors
+from docket.api import sse, streaming
 from docket.auth import principal_from_event
 from docket.config import get_settings
 from docket.models import DocumentRecord, GroupName, Principal
 from docket.observability import logger
-from docket.query import QueryRequest, QueryResponse
+from docket.query import QueryDone, QueryEvent, QueryRequest, QueryResponse
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -45,12 +49,17 @@ def _error(status: int, code: str, message: str) -> Response[Any]:
     )
 
 
-@app.exception_handler(errors.DocketError)
-def _docket_error(exc: errors.DocketError) -> Response[Any]:
+def _status(exc: errors.DocketError) -> int:
+    """The HTTP status of a domain error; a server-side one is logged with its stack trace."""
     status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
     if status >= 500:
         logger.exception("request failed", code=exc.code)
-    return _error(status, exc.code, exc.message)
+    return status
+
+
+@app.exception_handler(errors.DocketError)
+def _docket_error(exc: errors.DocketError) -> Response[Any]:
+    return _error(_status(exc), exc.code, exc.message)
 
 
 @app.exception_handler(json.JSONDecodeError)
@@ -87,6 +96,31 @@ class DocumentList(BaseModel):
 
 
 DocId = Annotated[str, PathParam(pattern=r"^doc_[0-9a-f]{24}$")]
+
+
+class StreamError(BaseModel):
+    """The ``error`` event's data: a failure after the stream began, when the status is sent."""
+
+    code: str
+    message: str
+
+
+QUERY_RESPONSES: dict[int, OpenAPIResponse] = {
+    200: {
+        "description": "The answer with its citations: JSON, or Server-Sent Events when the "
+        "request accepts text/event-stream",
+        "content": {
+            content_types.APPLICATION_JSON: {"model": QueryResponse},
+            sse.MEDIA_TYPE: {
+                "schema": {
+                    "type": "string",
+                    "description": "events: retrieval, delta (text, unit, citations)..., then "
+                    "done (a QueryResponse) or error (code, message)",
+                }
+            },
+        },
+    }
+}
 
 
 # --- services ----------------------------------------------------------------------------------------
@@ -156,9 +190,72 @@ def delete_document(document_id: DocId) -> Response[DocumentRecord]:
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=doc)
 
 
-@app.post("/query")
-def query(body: QueryRequest) -> QueryResponse:
-    return queries().ask(principal(), body)  # type: ignore[no-any-return]
+@app.post("/query", responses=QUERY_RESPONSES)
+def query(body: QueryRequest) -> Response[QueryResponse | str]:
+    """The answer with citations, as JSON or, for ``Accept: text/event-stream``, as events.
+
+    Events: ``retrieval`` (the chunks, retrieval timings), ``delta``s whose texts concatenate to
+    the answer, then ``done`` (the QueryResponse), or ``error`` once the stream has begun.
+    Retrieval runs before the first byte, so its errors keep their JSON responses and statuses,
+    as validation (422) and auth (401) do.
+
+    On AWS the events come in one body: API Gateway HTTP API forwards only whole Lambda responses
+    (and Python managed runtimes cannot stream one), so the route buffers them; it is still a
+    valid event stream, parsed the same way. The local gateway offers a live response
+    (docket.api.streaming) and sends each event as it is produced. Streaming on AWS would take a
+    Function URL with Lambda response streaming (Lambda Web Adapter): see docs/decisions.md.
+    """
+    caller = principal()
+    if not sse.accepts(app.current_event.headers.get("accept")):
+        answer = queries().ask(caller, body)
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=answer)
+    events = queries().stream(caller, body)
+    first = next(events)  # retrieval runs here: its errors are still plain error responses
+    return _event_stream(_query_events(first, events))
+
+
+def _query_events(first: QueryEvent, rest: Iterator[QueryEvent]) -> Generator[str, None, None]:
+    """The events as SSE text; a failure after the first becomes an ``error`` event, the last."""
+    yield _sse(first)
+    try:
+        for event in rest:
+            yield _sse(event)
+    except errors.DocketError as exc:
+        _status(exc)  # logged if server-side, as a response would be
+        yield _sse_error(StreamError(code=exc.code, message=exc.message))
+    except Exception:
+        logger.exception("query stream failed")
+        yield _sse_error(StreamError(code="internal_error", message="internal error"))
+
+
+def _sse(event: QueryEvent) -> str:
+    if isinstance(event, QueryDone):
+        data = event.response.model_dump_json()
+    else:
+        data = event.model_dump_json(exclude={"type"})
+    return sse.encode(sse.ServerSentEvent(event=event.type, data=data))
+
+
+def _sse_error(error: StreamError) -> str:
+    return sse.encode(sse.ServerSentEvent(event="error", data=error.model_dump_json()))
+
+
+def _event_stream(chunks: Generator[str, None, None]) -> Response[QueryResponse | str]:
+    """Writes the events to the live response if the invoker offered one, else returns them all."""
+    headers = {"Cache-Control": "no-cache"}
+    live = streaming.live_response()
+    if live is None:
+        body = "".join(chunks)
+        return Response(status_code=200, content_type=sse.MEDIA_TYPE, body=body, headers=headers)
+    try:
+        live.start(200, {"Content-Type": sse.MEDIA_TYPE, **headers})
+        for chunk in chunks:
+            if not live.write(chunk.encode()):
+                logger.info("client left the event stream")
+                break
+    finally:
+        chunks.close()
+    return Response(status_code=200, content_type=sse.MEDIA_TYPE, body="", headers=headers)
 
 
 @app.get("/openapi.json")

@@ -3,6 +3,10 @@
 Like an HTTP API with a JWT authorizer, it verifies the bearer token first (401 otherwise) and
 passes the verified claims in ``requestContext.authorizer.jwt.claims``. One extra route exists only
 here: ``POST /_local/token`` issues signed development tokens.
+
+Unlike an HTTP API, it streams: a request that accepts ``text/event-stream`` is offered a live
+response (docket.api.streaming) for the length of the invocation, and a route that streams
+(``POST /query``) has each event sent, chunked, as it is produced.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from docket.api import sse, streaming
 from docket.auth import issue_token, verify_token
 from docket.config import get_settings
 from docket.errors import Unauthorized
@@ -82,6 +89,54 @@ def build_event(
     return event
 
 
+class _LiveResponse:
+    """The live response offered to a streaming invocation: each write is sent and flushed at
+    once, as an HTTP/1.1 chunk (close-delimited for an HTTP/1.0 client)."""
+
+    def __init__(self, handler: _Handler, started: float) -> None:
+        self.handler = handler
+        self.started_at = started
+        self.chunked = handler.request_version != "HTTP/1.0"
+        self.started = False
+        self.gone = False
+
+    def start(self, status: int, headers: Mapping[str, str]) -> None:
+        handler = self.handler
+        handler.send_response(status)
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.send_header("x-docket-gateway-ms", _ms_since(self.started_at))
+        if self.chunked:
+            handler.send_header("transfer-encoding", "chunked")
+        else:
+            handler.send_header("connection", "close")
+            handler.close_connection = True
+        self.started = True
+        self._send(handler.end_headers)
+
+    def write(self, chunk: bytes) -> bool:
+        if chunk and not self.gone:
+            framed = b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked else chunk
+            self._send(lambda: self.handler.wfile.write(framed))
+        return not self.gone
+
+    def finish(self) -> None:
+        if self.chunked and not self.gone:
+            self._send(lambda: self.handler.wfile.write(b"0\r\n\r\n"))
+
+    def _send(self, send: Callable[[], object]) -> None:
+        try:
+            send()
+            self.handler.wfile.flush()
+        except OSError:  # the client went away: stop writing, drop the connection
+            self.gone = True
+            self.handler.close_connection = True
+
+
+def _ms_since(started: float) -> str:
+    return f"{(time.perf_counter() - started) * 1000:.1f}"
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "docket-local"
     protocol_version = "HTTP/1.1"
@@ -139,8 +194,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(401, {"message": "Unauthorized"})
                 return
         event = build_event(self.command, self.path, headers, body, claims)
+        live = (
+            _LiveResponse(self, started)
+            if self.command != "HEAD" and sse.accepts(headers.get("accept"))
+            else None
+        )
         # API Gateway calls its integration directly (not through the Lambda Invoke API)
-        result, _errored = self.cloud.runtime.invoke(self.cloud.wiring.api_function, event)
+        with streaming.offering(live) if live else nullcontext():
+            result, _errored = self.cloud.runtime.invoke(self.cloud.wiring.api_function, event)
+        if live is not None and live.started:
+            if not isinstance(result, dict) or "statusCode" not in result:
+                log.error("api function failed while streaming: %s", result)
+            live.finish()
+            return
         if not isinstance(result, dict) or "statusCode" not in result:
             log.error("api function failed: %s", result)
             self._json(500, {"message": "Internal Server Error"})
@@ -150,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
             out_headers[name.lower()] = ", ".join(values)
         raw = result.get("body") or ""
         payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
-        out_headers["x-docket-gateway-ms"] = f"{(time.perf_counter() - started) * 1000:.1f}"
+        out_headers["x-docket-gateway-ms"] = _ms_since(started)
         self._send(int(result["statusCode"]), payload, out_headers)
 
     def _issue_token(self, body: bytes) -> None:
