@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from docket.models import ChunkRecord, SearchHit
-from docket.search.fusion import rrf_fuse
+from docket.search.fusion import Fusion, dbsf_fuse, rrf_fuse
 
 
 def hit(chunk_id: str, score: float, retriever: str, tenant: str = "acme") -> SearchHit:
@@ -117,3 +117,82 @@ def test_invalid_arguments_raise():
         rrf_fuse({}, k=-1)
     with pytest.raises(ValueError):
         rrf_fuse({}, weights={"bm25": -1.0})
+
+
+# --- distribution-based score fusion -----------------------------------------------------------------
+
+
+def scored(retriever: str, pairs: list[tuple[str, float]]) -> list[SearchHit]:
+    return [hit(cid, score, retriever) for cid, score in pairs]
+
+
+def test_dbsf_scores_match_the_formula():
+    # Given two lists with known means and spreads
+    bm25 = scored("bm25", [("a", 9.0), ("b", 3.0)])  # mean 6, sd 3 -> low -3, span 18
+    knn = scored("knn", [("b", 0.8), ("c", 0.4)])  # mean 0.6, sd 0.2 -> low 0, span 1.2
+    fused = dbsf_fuse({"bm25": bm25, "knn": knn}, depth=2, weights={"bm25": 0.5, "knn": 0.5})
+    # Then each chunk's score is the weighted sum of (s - (mean - 3 sd)) / (6 sd) over its lists
+    expected = {
+        "a": 0.5 * (9 + 3) / 18,
+        "b": 0.5 * (3 + 3) / 18 + 0.5 * 0.8 / 1.2,
+        "c": 0.5 * 0.4 / 1.2,
+    }
+    assert {h.chunk.chunk_id: h.score for h in fused} == pytest.approx(expected)
+    assert order(fused) == ["b", "a", "c"]
+    assert fused[0].ranks == {"bm25": 2, "knn": 1} and fused[0].scores == {"bm25": 3.0, "knn": 0.8}
+    assert all(h.retriever == "hybrid" for h in fused)
+
+
+def test_dbsf_lets_a_confident_retriever_outweigh_a_flat_one_where_rrf_does_not():
+    # Given BM25 with one chunk far above the rest (an exact match) and k-NN with near-equal
+    # scores that rank that chunk last
+    bm25 = scored("bm25", [("exact", 30.0)] + [(f"b{i}", 3.0 - 0.01 * i) for i in range(9)])
+    knn = scored("knn", [(f"b{i}", 0.50 - 0.001 * i) for i in range(9)] + [("exact", 0.49)])
+    lists = {"bm25": bm25, "knn": knn}
+    # Then score fusion keeps the exact match first; rank fusion lets k-NN's noise win
+    assert order(dbsf_fuse(lists, depth=10))[0] == "exact"
+    assert order(rrf_fuse(lists, k=60))[0] == "b0"
+
+
+def test_dbsf_pads_bm25_with_zero_scores_so_a_rare_match_stands_out():
+    # Given a rare term only one chunk contains: BM25 returns a single hit of 10 candidates asked
+    bm25 = scored("bm25", [("rare", 5.0)])
+    knn = scored("knn", [(f"k{i}", 0.6 - 0.01 * i) for i in range(9)] + [("rare", 0.5)])
+    fused = dbsf_fuse({"bm25": bm25, "knn": knn}, depth=10)
+    # Then BM25's hit is normalised against nine zeros (a clear winner), not against itself
+    assert order(fused)[0] == "rare"
+    unpadded = dbsf_fuse({"bm25": bm25, "knn": knn}, depth=10, floors={})
+    assert order(unpadded)[0] == "k0"  # a lone score normalises to the middle: no signal
+
+
+def test_dbsf_identical_scores_and_empty_lists_do_not_divide_by_zero():
+    flat = scored("knn", [("a", 0.5), ("b", 0.5)])
+    fused = dbsf_fuse({"bm25": [], "knn": flat}, depth=2)
+    assert order(fused) == ["a", "b"]  # equal scores: ties break by chunk id
+    assert dbsf_fuse({"bm25": [], "knn": []}, depth=5) == []
+    assert dbsf_fuse({"knn": flat}, depth=2, limit=0) == []
+
+
+def test_dbsf_weights_and_limit():
+    bm25 = scored("bm25", [("a", 10.0), ("b", 1.0)])
+    knn = scored("knn", [("b", 0.9), ("a", 0.1)])
+    assert order(dbsf_fuse({"bm25": bm25, "knn": knn}, depth=2, weights={"knn": 0.0})) == ["a", "b"]
+    assert order(dbsf_fuse({"bm25": bm25, "knn": knn}, depth=2, weights={"bm25": 0.0})) == [
+        "b",
+        "a",
+    ]
+    assert len(dbsf_fuse({"bm25": bm25, "knn": knn}, depth=2, limit=1)) == 1
+    with pytest.raises(ValueError):
+        dbsf_fuse({"bm25": bm25}, depth=2, weights={"bm25": -1.0})
+
+
+def test_fusion_settings_choose_the_method():
+    bm25 = scored("bm25", [("a", 10.0), ("b", 1.0)])
+    knn = scored("knn", [("b", 0.9), ("a", 0.1)])
+    lists = {"bm25": bm25, "knn": knn}
+    assert Fusion().fuse(lists, depth=2) == dbsf_fuse(
+        lists, depth=2, weights={"bm25": 0.5, "knn": 0.5}
+    )
+    rrf = Fusion(method="rrf", rrf_k=10)
+    assert rrf.fuse(lists, depth=2) == rrf_fuse(lists, k=10, weights={"bm25": 0.5, "knn": 0.5})
+    assert rrf.describe() == {"method": "rrf", "bm25_weight": 0.5, "rrf_k": 10}

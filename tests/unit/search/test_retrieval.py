@@ -6,7 +6,7 @@ import pytest
 
 from docket.errors import ModelMismatch
 from docket.models import EmbeddingModelInfo, SearchFilter
-from docket.search.fusion import rrf_fuse
+from docket.search.fusion import Fusion, dbsf_fuse, rrf_fuse
 from docket.search.retrieval import HybridRetriever
 
 TENANT = "acme"
@@ -47,21 +47,23 @@ def corpus(index, embedder, make_chunk):  # type: ignore[no-untyped-def]
     return chunks
 
 
-def test_hybrid_fuses_bm25_and_knn_candidates(index, embedder, corpus):
-    # Given a retriever over an index and a matching embedder
-    retriever = HybridRetriever(index, embedder, rrf_k=60, candidate_k=5)
+@pytest.mark.parametrize("method", ["dbsf", "rrf"])
+def test_hybrid_fuses_bm25_and_knn_candidates(index, embedder, corpus, method):
+    # Given a retriever over an index and a matching embedder, with either fusion
+    fusion = Fusion(method=method, rrf_k=60)
+    retriever = HybridRetriever(index, embedder, candidate_k=5, fusion=fusion)
     flt = SearchFilter(tenant=TENANT)
     # When retrieving in hybrid mode
     result = retriever.retrieve("light energy in plants", flt, top_k=3)
-    # Then the hits are the RRF fusion of both retrievers' candidate lists, cut to top_k
-    expected = rrf_fuse(
-        {
-            "bm25": index.search_bm25("light energy in plants", flt, 5),
-            "knn": index.search_knn(embedder.embed_query("light energy in plants"), flt, 5),
-        },
-        k=60,
-        limit=3,
-    )
+    # Then the hits are the fusion of both retrievers' 5-deep candidate lists, cut to top_k
+    lists = {
+        "bm25": index.search_bm25("light energy in plants", flt, 5),
+        "knn": index.search_knn(embedder.embed_query("light energy in plants"), flt, 5),
+    }
+    if method == "rrf":
+        expected = rrf_fuse(lists, k=60, weights={"bm25": 0.5, "knn": 0.5}, limit=3)
+    else:
+        expected = dbsf_fuse(lists, depth=5, weights={"bm25": 0.5, "knn": 0.5}, limit=3)
     assert result.hits == expected
     assert result.mode == "hybrid"
     assert len(result.hits) == 3

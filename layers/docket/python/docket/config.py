@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)
     # the embedding model's tokenizer.json (file or folder); default: the model package's
     tokenizer_path: Path | None = None
+    # "headers": title and section in front of each chunk; "llm" adds a sentence a chat model
+    # (llm_provider) writes to situate the chunk in its document (docket.chunking.contextualize)
+    contextual_chunks: Literal["headers", "llm"] = "headers"
+    contextual_max_document_tokens: int = Field(default=32_000, ge=1_000, le=200_000)
+    contextual_concurrency: int = Field(default=4, ge=1, le=32)  # model calls in flight
 
     # embeddings
     embedding_provider: Literal["onnx", "hash"] = "onnx"
@@ -59,6 +64,10 @@ class Settings(BaseSettings):
     # search
     search_backend: Literal["embedded"] = "embedded"  # "opensearch" arrives with the AWS issue
     index_dir: Path = Path(".docket/index")
+    # fusion of BM25 and k-NN: "dbsf" (distribution-based score fusion) or "rrf"; chosen on
+    # SciFact train, see docs/retrieval.md
+    fusion_method: Literal["dbsf", "rrf"] = "dbsf"
+    fusion_bm25_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # k-NN weighs 1 - this
     rrf_k: int = Field(default=60, ge=1)
     candidate_k: int = Field(default=100, ge=1, le=1000)
 

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from docket.chunking.context import contextual_header
 from docket.embedding.port import Vectors
 from docket.errors import IndexUnavailable, ModelMismatch
 from docket.models import ChunkRecord, EmbeddingModelInfo, SearchFilter, SearchHit
@@ -570,7 +571,7 @@ class EmbeddedIndex:
         doc.add_boolean("public", not groups)
         for group in groups:
             doc.add_text("acl", group)
-        heading = " ".join(part for part in (record.title, record.section) if part)
+        heading = contextual_header(record.title, record.section, record.context)
         if self._bm25.fields == "single":
             doc.add_text("body", f"{heading}\n{record.text}" if heading else record.text)
         else:

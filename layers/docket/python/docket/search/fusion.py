@@ -1,13 +1,26 @@
-"""Reciprocal-rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009).
+"""Fusing ranked lists from BM25 and k-NN into one.
 
-RRF needs only ranks, so BM25 scores (unbounded) and cosine similarities (in [-1, 1]) fuse
-without calibration: ``score(chunk) = sum over retrievers r of weight_r / (k + rank_r(chunk))``.
+Two methods:
+
+- Reciprocal-rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009) needs only ranks, so BM25
+  scores (unbounded) and cosine similarities (in [-1, 1]) fuse without calibration:
+  ``score(chunk) = sum over retrievers r of weight_r / (k + rank_r(chunk))``. It ignores how far
+  apart the scores are, so a weak retriever's confident-looking noise counts as much as the other
+  one's clear winner: on corpora where one retriever is much weaker, RRF falls below the better
+  retriever alone.
+- Distribution-based score fusion (the default) normalises each retriever's scores by their mean
+  and spread for this very query and adds them, weighted: score-aware and adaptive per query.
+
+docs/retrieval.md has the measurements behind the default.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from docket.models import SearchHit
 
@@ -68,3 +81,112 @@ def rrf_fuse(
         )
         for position, (score, _, key) in enumerate(fused, start=1)
     ]
+
+
+# Retrievers whose score for a chunk they did not return is known: BM25 gives 0 to a chunk that
+# shares no term with the query. Their candidate lists are padded with that score to full depth
+# before normalising, so a query that only a handful of chunks match (a rare identifier) keeps
+# those chunks far above the rest instead of being normalised into an ordinary spread.
+KNOWN_FLOORS: dict[str, float] = {"bm25": 0.0}
+
+
+def dbsf_fuse(
+    result_lists: Mapping[str, list[SearchHit]],
+    depth: int,
+    weights: Mapping[str, float] | None = None,
+    floors: Mapping[str, float] | None = None,
+    limit: int | None = None,
+) -> list[SearchHit]:
+    """Distribution-based score fusion: each retriever's scores are normalised by their own
+    spread for this query, ``(s - (mean - 3 sd)) / (6 sd)``, and the weighted sum ranks.
+
+    Unlike RRF, the fused order sees *how much* better a chunk scored than its competitors: a
+    retriever whose top hit stands far above its other candidates (a confident match) outweighs
+    one whose candidates are all alike (no real match), query by query. A chunk missing from a
+    list gets nothing from it. ``depth`` is the candidate depth each retriever was asked for;
+    lists of retrievers in ``floors`` are padded to it with their floor score (see
+    ``KNOWN_FLOORS``). Ties, hit fields and ordering rules are as in ``rrf_fuse``.
+    """
+    weights = weights or {}
+    floors = KNOWN_FLOORS if floors is None else floors
+    if any(w < 0 or not math.isfinite(w) for w in weights.values()):
+        raise ValueError(f"weights must be finite and >= 0, got {dict(weights)}")
+    if limit is not None and limit <= 0:
+        return []
+
+    chunks: dict[tuple[str, str], SearchHit] = {}
+    ranks: dict[tuple[str, str], dict[str, int]] = {}
+    scores: dict[tuple[str, str], dict[str, float]] = {}
+    fused: dict[tuple[str, str], list[float]] = {}
+    for retriever in sorted(result_lists):
+        hits = result_lists[retriever]
+        if not hits:
+            continue
+        values = [hit.score for hit in hits]
+        if retriever in floors and len(values) < depth:
+            values += [floors[retriever]] * (depth - len(values))
+        mean = math.fsum(values) / len(values)
+        sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+        if sd <= 0.0 or not math.isfinite(sd):
+            sd = 1.0  # all candidates alike: every one gets the same middle score
+        low = mean - 3.0 * sd
+        weight = weights.get(retriever, 1.0)
+        for position, hit in enumerate(hits, start=1):
+            key = (hit.chunk.tenant, hit.chunk.chunk_id)
+            seen = ranks.setdefault(key, {})
+            if retriever in seen:
+                continue
+            seen[retriever] = position
+            scores.setdefault(key, {})[retriever] = hit.score
+            chunks.setdefault(key, hit)
+            fused.setdefault(key, []).append(weight * (hit.score - low) / (6.0 * sd))
+
+    ordered = sorted(
+        ((math.fsum(parts), min(ranks[key].values()), key) for key, parts in fused.items()),
+        key=lambda item: (-item[0], item[1], item[2]),
+    )
+    if limit is not None:
+        ordered = ordered[:limit]
+    return [
+        SearchHit(
+            chunk=chunks[key].chunk,
+            score=score,
+            retriever=HYBRID_RETRIEVER,
+            rank=position,
+            ranks=dict(sorted(ranks[key].items())),
+            scores=dict(sorted(scores[key].items())),
+        )
+        for position, (score, _, key) in enumerate(ordered, start=1)
+    ]
+
+
+FusionMethod = Literal["dbsf", "rrf"]
+
+
+class Fusion(BaseModel):
+    """How the query path fuses BM25 and k-NN candidates (chosen on SciFact train; see
+    docs/retrieval.md for what else was tried)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: FusionMethod = "dbsf"
+    bm25_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # k-NN gets 1 - bm25_weight
+    rrf_k: int = Field(default=60, ge=1)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {"bm25": self.bm25_weight, "knn": 1.0 - self.bm25_weight}
+
+    def fuse(
+        self, result_lists: Mapping[str, list[SearchHit]], depth: int, limit: int | None = None
+    ) -> list[SearchHit]:
+        if self.method == "rrf":
+            # RRF's weights are relative: 0.5/0.5 is plain RRF scaled, the same order
+            return rrf_fuse(result_lists, k=self.rrf_k, weights=self.weights, limit=limit)
+        return dbsf_fuse(result_lists, depth=depth, weights=self.weights, limit=limit)
+
+    def describe(self) -> dict[str, object]:
+        out: dict[str, object] = {"method": self.method, "bm25_weight": self.bm25_weight}
+        if self.method == "rrf":
+            out["rrf_k"] = self.rrf_k
+        return out

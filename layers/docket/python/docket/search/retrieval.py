@@ -1,4 +1,4 @@
-"""Hybrid retrieval: BM25 and k-NN candidates under one filter, fused with RRF."""
+"""Hybrid retrieval: BM25 and k-NN candidates under one filter, fused (search/fusion.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from docket.config import Settings
 from docket.embedding.port import Embedder
 from docket.errors import ModelMismatch
 from docket.models import EmbeddingModelInfo, SearchFilter, SearchHit
-from docket.search.fusion import rrf_fuse
+from docket.search.fusion import Fusion
 from docket.search.port import SearchIndex
 
 RetrievalMode = Literal["bm25", "dense", "hybrid"]
@@ -40,10 +41,11 @@ class HybridRetriever:
         embedder: Embedder,
         rrf_k: int = 60,
         candidate_k: int = 100,
+        fusion: Fusion | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
-        self.rrf_k = rrf_k
+        self.fusion = fusion or Fusion(rrf_k=rrf_k)
         self.candidate_k = candidate_k
 
     def check_model(self) -> None:
@@ -92,10 +94,24 @@ class HybridRetriever:
         dense = self.index.search_knn(vector, flt, candidates)
         timings["knn"] = _ms_since(started)
         started = time.perf_counter()
-        hits = rrf_fuse({"bm25": lexical, "knn": dense}, k=self.rrf_k, limit=top_k)
+        hits = self.fusion.fuse({"bm25": lexical, "knn": dense}, depth=candidates, limit=top_k)
         timings["fuse"] = _ms_since(started)
         return RetrievalResult(hits=hits, mode=mode, timings=timings)
 
 
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
+
+
+def retriever_for(settings: Settings, index: SearchIndex, embedder: Embedder) -> HybridRetriever:
+    """The query path's retriever as configured (fusion method and weight, candidate depth)."""
+    return HybridRetriever(
+        index,
+        embedder,
+        candidate_k=settings.candidate_k,
+        fusion=Fusion(
+            method=settings.fusion_method,
+            bm25_weight=settings.fusion_bm25_weight,
+            rrf_k=settings.rrf_k,
+        ),
+    )
