@@ -99,7 +99,12 @@ def test_new_document_is_extracted_chunked_embedded_and_marked_indexed(env):
     assert doc.chunk_count == 3 and doc.indexed_hash == doc.content_hash
     assert doc.embedding_model == "fake/embedder@1"
     assert index.count_document("acme", doc.document_id) == 3
-    assert sorted(embedder.embedded) == ["alpha one", "beta two", "gamma three"]
+    # each embedded with its contextual header (the title; a .txt file has no sections)
+    assert sorted(embedder.embedded) == [
+        "a.txt\n\nalpha one",
+        "a.txt\n\nbeta two",
+        "a.txt\n\ngamma three",
+    ]
     assert dlq.messages == []
 
 
@@ -129,11 +134,36 @@ def test_changed_document_reembeds_only_changed_chunks_and_drops_stale(env):
     service.on_object_created(BUCKET, key)
     drain(service, docs, chunks)
     # Then only that paragraph is embedded, the old one leaves the index
-    assert embedder.embedded == ["TWO changed"]
+    assert embedder.embedded == ["a.txt\n\nTWO changed"]
     texts = sorted(c.text for c in index.chunks.values())
     assert texts == ["TWO changed", "one", "three"]
     doc = docs.get("acme", document_id_for("acme", "a.txt"))
     assert doc.status == DocumentStatus.INDEXED and doc.chunk_count == 3
+
+
+def test_a_new_title_reembeds_chunks_whose_text_is_unchanged(env):
+    # Given an indexed page (a first line "# Title" is its title here)
+    service, docs, chunks, blobs, dlq, embedder, index = env
+
+    def titled(data: bytes, filename: str, content_type: str | None, **_: object):
+        title, _, body = data.decode().partition("\n")
+        return ExtractedDocument(
+            format="text", title=title.lstrip("# "), pages=[Page(number=1, text=body)]
+        )
+
+    service._extractor = titled
+    page = "# {}\nSame body text."
+    key = upload(blobs, "p.md", page.format("Old title").encode())
+    service.on_object_created(BUCKET, key)
+    drain(service, docs, chunks)
+    embedder.embedded.clear()
+    # When only its title changes
+    upload(blobs, "p.md", page.format("New title").encode())
+    service.on_object_created(BUCKET, key)
+    drain(service, docs, chunks)
+    # Then the chunk is embedded again: its contextual header is part of what the model sees
+    assert embedder.embedded == ["New title\n\nSame body text."]
+    assert [c.title for c in index.chunks.values()] == ["New title"]
 
 
 def test_corrupt_file_fails_with_reason_and_goes_to_dead_letter_queue(env):
@@ -219,3 +249,32 @@ def test_keys_outside_the_tenant_layout_are_rejected(env, key):
     service = env[0]
     with pytest.raises(InvalidRequest):
         service.on_object_created(BUCKET, key)
+
+
+def test_llm_context_sentences_are_embedded_and_kept_for_unchanged_chunks(env):
+    # Given the pipeline with an LLM contextualizer (a scripted model naming the chunk it got)
+    from docket.chunking.contextualize import Contextualizer
+    from docket.providers.fake import ScriptedChatModel
+
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    model = ScriptedChatModel(
+        lambda request: "About " + request.messages[-1].content.split("<chunk>")[1].split()[0]
+    )
+    service._contextualizer = Contextualizer(model)
+    key = upload(blobs, "c.txt", b"one\n\ntwo")
+    service.on_object_created(BUCKET, key)
+    drain(service, docs, chunks)
+    # Then every chunk carries its sentence, and the model saw it in what it embedded
+    assert sorted(c.context for c in index.chunks.values()) == ["About one", "About two"]
+    assert sorted(embedder.embedded) == ["c.txt\nAbout one\n\none", "c.txt\nAbout two\n\ntwo"]
+    assert all(r.cache_system for r in model.requests)
+    # When one paragraph changes, only the new chunk is asked about and embedded
+    embedder.embedded.clear()
+    asked = len(model.requests)
+    upload(blobs, "c.txt", b"one\n\nthree")
+    service.on_object_created(BUCKET, key)
+    drain(service, docs, chunks)
+    assert len(model.requests) == asked + 1
+    assert embedder.embedded == ["c.txt\nAbout three\n\nthree"]
+    doc = docs.get("acme", document_id_for("acme", "c.txt"))
+    assert doc.status == DocumentStatus.INDEXED

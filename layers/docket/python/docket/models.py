@@ -138,6 +138,11 @@ class ChunkRecord(BaseModel):
     title: str | None = None
     acl_groups: list[str] = Field(default_factory=list)
     content_hash: str | None = None
+    context: str | None = Field(
+        default=None,
+        description="an LLM-written sentence situating the chunk in its document "
+        "(contextual_chunks='llm'); embedded and BM25-indexed with the header, not in the chunk id",
+    )
 
 
 class EmbeddingModelInfo(BaseModel):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 
+from docket.chunking.context import embedding_input
 from docket.config import Settings
 from docket.errors import DocketError, ExtractionError, FileTooLarge
 from docket.ingest.keys import parse_key
@@ -53,7 +54,16 @@ class EmbedOutcome:
 
 
 # The chunk fields whose change needs no new vector (the text is what the chunk id hashes).
-_METADATA_FIELDS = ("ordinal", "page_start", "page_end", "section", "acl_groups", "title", "source")
+_METADATA_FIELDS = (
+    "ordinal",
+    "page_start",
+    "page_end",
+    "section",
+    "acl_groups",
+    "title",
+    "source",
+    "context",
+)
 
 
 class IngestService:
@@ -69,6 +79,7 @@ class IngestService:
         embedder: Any = None,
         index: Any = None,
         extractor: Callable[..., ExtractedDocument] | None = None,
+        contextualizer: Any = False,
     ) -> None:
         self.settings = settings
         self.documents = documents
@@ -79,6 +90,8 @@ class IngestService:
         self._embedder = embedder
         self._index = index
         self._extractor = extractor
+        # False: build from settings on first use (None when contextual_chunks="headers")
+        self._contextualizer = contextualizer
 
     # -- step 1: S3 object created / removed → Documents table ----------------------------------
 
@@ -239,6 +252,8 @@ class IngestService:
         existing = {
             c.chunk_id: c for c in self.chunks.list_for_document(doc.tenant, doc.document_id)
         }
+        if self.contextualizer is not None:
+            wanted = self._with_contexts(doc, extracted, wanted, existing)
         to_put = [
             c
             for cid, c in wanted.items()
@@ -261,7 +276,12 @@ class IngestService:
             updated=len(to_put) - new_ids,
             stale=len(stale),
         )
-        if new_ids == 0 and not stale:
+        reembed = any(
+            embedding_input(existing[c.chunk_id]) != embedding_input(c)
+            for c in to_put
+            if c.chunk_id in existing
+        )
+        if new_ids == 0 and not stale and not reembed:
             # Nothing for the embed step to do: the index already holds exactly these chunks.
             self.documents.update(
                 doc.tenant,
@@ -292,7 +312,12 @@ class IngestService:
         for ch in changes:
             if ch.event_name == "REMOVE":
                 removes.append(ch)
-            elif ch.old is not None and ch.new is not None and ch.old.text == ch.new.text:
+            elif (
+                ch.old is not None
+                and ch.new is not None
+                and embedding_input(ch.old) == embedding_input(ch.new)
+            ):
+                # same embedded text (chunk text and contextual header): the vector stands
                 metadata.append(ch)
             else:
                 upserts.append(ch)
@@ -304,7 +329,9 @@ class IngestService:
             outcome.updated = len(metadata) - len(missing)
         if upserts:
             try:
-                vectors = self.embedder.embed_documents([ch.new.text for ch in upserts])  # type: ignore[union-attr]
+                vectors = self.embedder.embed_documents(
+                    [embedding_input(ch.new) for ch in upserts]  # type: ignore[arg-type]
+                )
                 index.upsert([ch.new for ch in upserts], vectors)
                 outcome.embedded = len(upserts)
             except Exception as exc:
@@ -361,7 +388,42 @@ class IngestService:
             reason_code=None,
         )
 
+    def _with_contexts(
+        self,
+        doc: DocumentRecord,
+        extracted: ExtractedDocument,
+        wanted: dict[str, ChunkRecord],
+        existing: dict[str, ChunkRecord],
+    ) -> dict[str, ChunkRecord]:
+        """LLM context sentences (contextual_chunks="llm"): a chunk that keeps its id keeps its
+        context, so an edit pays for (and re-embeds) only the chunks it changed."""
+        reuse = {
+            cid: existing[cid].context
+            for cid in wanted
+            if cid in existing and existing[cid].context
+        }
+        asked = [c for cid, c in wanted.items() if cid not in reuse]
+        result = self.contextualizer.contextualize(extracted, asked)
+        logger.info(
+            "contextualized",
+            document_id=doc.document_id,
+            reused=len(reuse),
+            **result.usage.model_dump(),
+        )
+        contexts = {**reuse, **result.contexts}
+        return {
+            cid: c.model_copy(update={"context": contexts.get(cid)}) for cid, c in wanted.items()
+        }
+
     # -- lazily built collaborators (heavy imports stay off the cold-start path) --------------------
+
+    @property
+    def contextualizer(self) -> Any:
+        if self._contextualizer is False:
+            from docket.chunking.contextualize import build_contextualizer
+
+            self._contextualizer = build_contextualizer(self.settings)
+        return self._contextualizer
 
     @property
     def chunker(self) -> Any:
