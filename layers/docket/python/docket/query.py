@@ -33,6 +33,10 @@ class QueryRequest(BaseModel):
     top_k: int = Field(default=10, ge=1, le=50)
     mode: RetrievalMode = "hybrid"
     filters: QueryFilters | None = None
+    rerank: bool = Field(
+        default=True,
+        description="rerank the fused candidates with the configured reranker, if there is one",
+    )
 
 
 class RetrievedChunk(BaseModel):
@@ -163,10 +167,19 @@ class _Retrieval:
 
 
 class QueryService:
-    def __init__(self, settings: Settings, retriever: Any, answerer: Any) -> None:
+    def __init__(
+        self, settings: Settings, retriever: Any, answerer: Any, reranker: Any = None
+    ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.answerer = answerer
+        self.reranker = reranker
+
+    def answerer_for(self, principal: Principal) -> Any:
+        """The tenant's answerer (strict citations for tenants configured so)."""
+        from docket.answer.factory import answerer_for
+
+        return answerer_for(self.answerer, principal.tenant)
 
     def search_filter(self, principal: Principal, filters: QueryFilters | None) -> SearchFilter:
         return SearchFilter(
@@ -179,11 +192,30 @@ class QueryService:
         )
 
     def retrieve(self, principal: Principal, request: QueryRequest) -> tuple[Any, dict[str, float]]:
+        """Retrieval, then (when a reranker is configured and the request allows it) reranking
+        of the best ``rerank_top_n_candidates`` down to ``top_k``; if the reranker fails the
+        fused order stands and the response says so in ``timings_ms`` (no ``rerank`` entry)."""
         flt = self.search_filter(principal, request.filters)
-        result = self.retriever.retrieve(
-            request.question, flt, top_k=request.top_k, mode=request.mode
+        rerank = self.reranker is not None and request.rerank
+        depth = (
+            max(request.top_k, self.settings.rerank_top_n_candidates) if rerank else request.top_k
         )
-        return result, dict(result.timings)
+        result = self.retriever.retrieve(request.question, flt, top_k=depth, mode=request.mode)
+        timings = dict(result.timings)
+        if rerank and result.hits:
+            from docket.observability import logger
+            from docket.rerank.port import rerank_or_fallback
+
+            started = time.perf_counter()
+            hits, used = rerank_or_fallback(
+                self.reranker, request.question, result.hits, request.top_k, logger
+            )
+            if used:
+                timings["rerank"] = (time.perf_counter() - started) * 1000
+            result = result.model_copy(update={"hits": hits})
+        elif len(result.hits) > request.top_k:
+            result = result.model_copy(update={"hits": result.hits[: request.top_k]})
+        return result, timings
 
     def ask(self, principal: Principal, request: QueryRequest) -> QueryResponse:
         """The whole response at once, from the answerer's ``answer`` (its non-streaming path)."""
@@ -191,8 +223,10 @@ class QueryService:
         with total:
             retrieval = self._retrieval(principal, request)
             with answering:
-                answer: Answer = self.answerer.answer(request.question, retrieval.hits)
-        return self._response(request, retrieval, answer, answering.ms, total.ms)
+                answer: Answer = self.answerer_for(principal).answer(
+                    request.question, retrieval.hits
+                )
+        return self._response(principal, request, retrieval, answer, answering.ms, total.ms)
 
     def stream(self, principal: Principal, request: QueryRequest) -> Iterator[QueryEvent]:
         """``RetrievalEvent``, then ``AnswerDelta``s whose texts concatenate to the answer, then
@@ -212,7 +246,7 @@ class QueryService:
                 timings_ms=_rounded(retrieval.timings),
             )
         yield first
-        answer_events = iter(self.answerer.stream(request.question, retrieval.hits))
+        answer_events = iter(self.answerer_for(principal).stream(request.question, retrieval.hits))
         answer: Answer | None = None
         while answer is None:
             with total, answering:
@@ -223,7 +257,20 @@ class QueryService:
                 answer = event.answer
             else:
                 yield event
-        yield QueryDone(response=self._response(request, retrieval, answer, answering.ms, total.ms))
+        yield QueryDone(
+            response=self._response(principal, request, retrieval, answer, answering.ms, total.ms)
+        )
+
+    def _with_uri(self, principal: Principal, citation: Citation) -> Citation:
+        """Citations name the original upload: ``s3://{documents bucket}/tenants/{tenant}/...``."""
+        if citation.source_uri:
+            return citation
+        from docket.ingest.keys import object_key
+
+        uri = (
+            f"s3://{self.settings.documents_bucket}/{object_key(principal.tenant, citation.source)}"
+        )
+        return citation.model_copy(update={"source_uri": uri})
 
     def _retrieval(self, principal: Principal, request: QueryRequest) -> _Retrieval:
         result, timings = self.retrieve(principal, request)
@@ -236,6 +283,7 @@ class QueryService:
 
     def _response(
         self,
+        principal: Principal,
         request: QueryRequest,
         retrieval: _Retrieval,
         answer: Answer,
@@ -247,7 +295,7 @@ class QueryService:
             found=answer.found,
             answer=answer.text,
             confidence=answer.confidence,
-            citations=answer.citations,
+            citations=[self._with_uri(principal, c) for c in answer.citations],
             chunks=retrieval.chunks,
             mode=request.mode,
             embedding_model=retrieval.embedding_model,
@@ -263,14 +311,12 @@ def get_query_service() -> QueryService:
     local cloud exercises prompt, streaming and verifier offline."""
     from docket.answer.factory import build_answerers
     from docket.embedding.factory import get_embedder
+    from docket.rerank.factory import get_reranker
     from docket.search.factory import get_index
-    from docket.search.retrieval import HybridRetriever
+    from docket.search.retrieval import retriever_for
 
     settings = get_settings()
-    retriever = HybridRetriever(
-        get_index(settings),
-        get_embedder(settings),
-        rrf_k=settings.rrf_k,
-        candidate_k=settings.candidate_k,
+    retriever = retriever_for(settings, get_index(settings), get_embedder(settings))
+    return QueryService(
+        settings, retriever, build_answerers(settings), reranker=get_reranker(settings)
     )
-    return QueryService(settings, retriever, build_answerers(settings))

@@ -32,7 +32,11 @@ def apply() -> None:
     original_all_items = Table.all_items
 
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = kwargs.get("index_name") if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
+        index_name = (
+            kwargs.get("index_name")
+            if "index_name" in kwargs
+            else (args[6] if len(args) > 6 else None)
+        )
         if index_name or hash_key is None:
             return original_query(self, hash_key, *args, **kwargs)
         _state.partition = hash_key
@@ -52,7 +56,9 @@ def apply() -> None:
             return [bucket]
         return sorted(bucket.values(), key=lambda x: x.range_key)
 
-    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+    def is_message_valid_based_on_retention_period(
+        self: Any, queue_name: str, message: Any
+    ) -> bool:
         queue = self.get_queue(queue_name)
         retention = int(getattr(queue, "message_retention_period", 86400 * 4))
         return bool(retention + message.sent_timestamp / 1000 > unix_time())
@@ -64,5 +70,6 @@ def apply() -> None:
     Queue.messages = property(messages)  # type: ignore[method-assign,assignment]
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
-    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+    valid = is_message_valid_based_on_retention_period
+    SQSBackend.is_message_valid_based_on_retention_period = valid  # type: ignore[method-assign]
     _applied = True
