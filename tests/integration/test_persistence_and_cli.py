@@ -115,12 +115,18 @@ def test_event_sources_deliver_configured_batches(tmp_path: Path) -> None:
     from .conftest import free_port
 
     # Given an embed event source limited to 3 records per invocation
-    cloud = LocalCloud(tmp_path / "data", batch_sizes={"docket-embed": 3}).start(s3_port=free_port())
+    cloud = LocalCloud(tmp_path / "data", batch_sizes={"docket-embed": 3}).start(
+        s3_port=free_port()
+    )
     try:
         from docket import aws
 
-        text = "\n\n".join(f"# Part {i}\n\n" + f"Fact {i} about tides and moons. " * 60 for i in range(5))
-        aws.client("s3").put_object(Bucket="docket-documents", Key="tenants/acme/tides.md", Body=text.encode())
+        text = "\n\n".join(
+            f"# Part {i}\n\n" + f"Fact {i} about tides and moons. " * 60 for i in range(5)
+        )
+        aws.client("s3").put_object(
+            Bucket="docket-documents", Key="tenants/acme/tides.md", Body=text.encode()
+        )
         cloud.wait_idle(120)
         embed = next(p for p in cloud.pollers if p.spec.function == "docket-embed")
         # Then the chunks arrived in batches, none larger than 3, some larger than 1

@@ -414,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the demo's data directory")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_demo)
+
+    from docket.evaluation.cli import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 
