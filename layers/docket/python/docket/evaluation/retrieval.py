@@ -93,7 +93,15 @@ def run_mode(
     search: list[float] = []
     for query_id, text in dataset.queries.items():
         started = time.perf_counter()
-        result = retriever.retrieve(text, flt, top_k=depth, mode=base_mode)  # type: ignore[arg-type]
+        # hybrid fuses the query path's own candidate depth (candidate_k per retriever), and
+        # the harness keeps the whole fused list (up to twice that) for Recall@100
+        result = retriever.retrieve(
+            text,
+            flt,
+            top_k=depth,
+            mode=base_mode,  # type: ignore[arg-type]
+            candidates=retriever.candidate_k if base_mode == "hybrid" else None,
+        )
         hits = result.hits
         rerank_ms = 0.0
         if reranker is not None and mode == "hybrid+rerank":

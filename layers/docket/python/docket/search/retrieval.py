@@ -64,7 +64,10 @@ class HybridRetriever:
         flt: SearchFilter,
         top_k: int,
         mode: RetrievalMode = "hybrid",
+        candidates: int | None = None,
     ) -> RetrievalResult:
+        """``top_k`` hits for ``mode``. Hybrid asks each retriever for ``candidates`` chunks
+        (default ``max(candidate_k, top_k)``) and fuses them, so it returns at most twice that."""
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         self.check_model()
@@ -86,7 +89,7 @@ class HybridRetriever:
             timings["knn"] = _ms_since(started)
             return RetrievalResult(hits=hits, mode=mode, timings=timings)
 
-        candidates = max(self.candidate_k, top_k)
+        candidates = candidates or max(self.candidate_k, top_k)
         started = time.perf_counter()
         lexical = self.index.search_bm25(query, flt, candidates)
         timings["bm25"] = _ms_since(started)
