@@ -15,6 +15,7 @@ from docket.models import (
     SearchHit,
     utcnow,
 )
+from docket.search.fusion import TermMatches
 
 
 class FakeDocumentStore:
@@ -198,6 +199,14 @@ class FakeIndex:
             SearchHit(chunk=c, score=float(s), retriever="bm25", rank=i + 1)
             for i, (s, c) in enumerate(scored[:k])
         ]
+
+    def query_term_matches(self, query: str, hits: Sequence[SearchHit]) -> TermMatches:
+        known = {w for c in self.chunks.values() for w in c.text.lower().split()}
+        weights = {w: 1.0 for w in query.lower().split() if w in known}
+        return TermMatches(
+            weights=weights,
+            matched=[frozenset(set(weights) & set(h.chunk.text.lower().split())) for h in hits],
+        )
 
     def search_knn(self, vector: np.ndarray, flt: SearchFilter, k: int) -> list[SearchHit]:
         scored = [

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from docket.models import ChunkRecord, SearchHit
-from docket.search.fusion import Fusion, dbsf_fuse, rrf_fuse
+from docket.search.fusion import (
+    Fusion,
+    TermMatches,
+    dbsf_fuse,
+    fully_covered_documents,
+    rrf_fuse,
+)
 
 
 def hit(chunk_id: str, score: float, retriever: str, tenant: str = "acme") -> SearchHit:
@@ -195,4 +201,48 @@ def test_fusion_settings_choose_the_method():
     )
     rrf = Fusion(method="rrf", rrf_k=10)
     assert rrf.fuse(lists, depth=2) == rrf_fuse(lists, k=10, weights={"bm25": 0.5, "knn": 0.5})
-    assert rrf.describe() == {"method": "rrf", "bm25_weight": 0.5, "rrf_k": 10}
+    assert rrf.describe() == {
+        "method": "rrf",
+        "bm25_weight": 0.5,
+        "rrf_k": 10,
+        "coordination_max_documents": 10,
+    }
+
+
+def doc_hit(chunk_id: str, document: str, score: float, retriever: str) -> SearchHit:
+    h = hit(chunk_id, score, retriever)
+    return h.model_copy(update={"chunk": h.chunk.model_copy(update={"document_id": document})})
+
+
+def test_documents_holding_every_query_term_go_first():
+    # Given a known-item query whose three terms only doc_b holds (split over its two chunks),
+    # while k-NN and the fused scores prefer doc_a
+    bm25 = [
+        doc_hit("a1", "doc_a", 9.0, "bm25"),
+        doc_hit("b1", "doc_b", 8.9, "bm25"),
+        doc_hit("b2", "doc_b", 3.0, "bm25"),
+    ]
+    knn = [doc_hit("a1", "doc_a", 0.9, "knn"), doc_hit("c1", "doc_c", 0.5, "knn")]
+    terms = TermMatches(
+        weights={"rare": 5.0, "word": 4.0, "here": 3.0},
+        matched=[frozenset({"rare", "word"}), frozenset({"rare", "word"}), frozenset({"here"})],
+    )
+    fusion = Fusion()
+    plain = fusion.fuse({"bm25": bm25, "knn": knn}, depth=3)
+    assert order(plain)[0] == "a1"
+    # Then with the matched terms, doc_b's chunks (together: every term) lead, ranks renumbered
+    fused = fusion.fuse({"bm25": bm25, "knn": knn}, depth=3, terms=terms, limit=3)
+    assert order(fused) == ["b1", "b2", "a1"] and [h.rank for h in fused] == [1, 2, 3]
+    # And nothing moves when coordination is off, when too many documents hold every term,
+    # or for a one-term query
+    off = Fusion(coordination_max_documents=0).fuse(
+        {"bm25": bm25, "knn": knn}, depth=3, terms=terms
+    )
+    assert order(off) == order(plain)
+    assert fully_covered_documents(bm25, terms, max_documents=0) == set()
+    everyone = TermMatches(weights={"w": 1.0, "v": 1.0}, matched=[frozenset({"w", "v"})] * 3)
+    assert fully_covered_documents(bm25, everyone, max_documents=1) == set()
+    single = TermMatches(
+        weights={"rare": 5.0}, matched=[frozenset(), frozenset({"rare"}), frozenset()]
+    )
+    assert fully_covered_documents(bm25, single, max_documents=10) == set()

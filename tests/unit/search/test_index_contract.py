@@ -67,6 +67,24 @@ def test_bm25_ranks_the_best_lexical_match_first(index, embedder, make_chunk):
     assert hits[0].chunk == chunks[0]  # the full record comes back
 
 
+def test_query_term_matches_name_the_terms_each_hit_holds(index, embedder, make_chunk):
+    # Given two chunks sharing one query term
+    chunks = [
+        make_chunk(TENANT_A, "a.txt", "magma rises under the volcano"),
+        make_chunk(TENANT_A, "b.txt", "magma cools into basalt"),
+    ]
+    add(index, embedder, chunks)
+    hits = index.search_bm25("magma basalt zzzunknown", SearchFilter(tenant=TENANT_A), 10)
+    matches = index.query_term_matches("magma basalt zzzunknown", hits)
+    # Then the query's known terms carry positive weights (the unknown one is left out), the
+    # rarer term weighs more, and each hit lists the terms it contains
+    assert set(matches.weights) == {"magma", "basalt"}
+    assert matches.weights["basalt"] > matches.weights["magma"] > 0
+    by_id = dict(zip(ids(hits), matches.matched, strict=True))
+    assert by_id[chunks[0].chunk_id] == {"magma"}
+    assert by_id[chunks[1].chunk_id] == {"magma", "basalt"}
+
+
 def test_bm25_matches_title_and_section(index, embedder, make_chunk):
     # Given a chunk whose title alone holds the query word
     chunk = make_chunk(TENANT_A, "t.txt", "Body without it.", title="Glaciology", section="Ice")

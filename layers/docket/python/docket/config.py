@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # SciFact train, see docs/retrieval.md
     fusion_method: Literal["dbsf", "rrf"] = "dbsf"
     fusion_bm25_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # k-NN weighs 1 - this
+    # when 1..N documents contain every query term, they rank first (0: off)
+    fusion_coordination_max_documents: int = Field(default=10, ge=0, le=100)
     rrf_k: int = Field(default=60, ge=1)
     candidate_k: int = Field(default=100, ge=1, le=1000)
 

@@ -34,6 +34,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import shutil
 import sqlite3
@@ -52,6 +53,7 @@ from docket.embedding.port import Vectors
 from docket.errors import IndexUnavailable, ModelMismatch
 from docket.models import ChunkRecord, EmbeddingModelInfo, SearchFilter, SearchHit
 from docket.search.analysis import Bm25Settings, build_analyzer
+from docket.search.fusion import TermMatches
 from docket.search.rowtable import FrozenRows, RowArray, RowTable
 
 logger = logging.getLogger(__name__)
@@ -269,6 +271,27 @@ class EmbeddedIndex:
         ]
         scored.sort(key=lambda item: (-item[1], item[0]))  # equal scores: the older row first
         return self._hits(scored, "bm25")
+
+    def query_term_matches(self, query: str, hits: Sequence[SearchHit]) -> TermMatches:
+        """IDF as tantivy's BM25 computes it, ``ln(1 + (N - df + 0.5) / (df + 0.5))``, over the
+        last commit; a hit's terms come from analysing what was indexed for it (header + text)."""
+        snap = self._current()
+        terms = list(dict.fromkeys(self._analyzer.analyze(query)))[:MAX_QUERY_TERMS]
+        total = snap.searcher.num_docs
+        weights: dict[str, float] = {}
+        for term in terms:
+            df = snap.searcher.doc_freq("body", term)
+            if self._bm25.fields != "single":
+                df = max(df, snap.searcher.doc_freq("title", term))
+            if df > 0:
+                weights[term] = math.log(1.0 + (total - df + 0.5) / (df + 0.5))
+        wanted = set(weights)
+        matched = []
+        for hit in hits:
+            header = contextual_header(hit.chunk.title, hit.chunk.section, hit.chunk.context)
+            found = set(self._analyzer.analyze(f"{header}\n{hit.chunk.text}")) if wanted else set()
+            matched.append(frozenset(wanted & found))
+        return TermMatches(weights=weights, matched=matched)
 
     def search_knn(self, vector: Vectors, flt: SearchFilter, k: int) -> list[SearchHit]:
         query = np.asarray(vector, dtype=np.float32).reshape(-1)

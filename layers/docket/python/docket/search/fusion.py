@@ -160,6 +160,50 @@ def dbsf_fuse(
     ]
 
 
+class TermMatches(BaseModel):
+    """Which query terms each BM25 hit contains, for coordination-level matching.
+
+    ``weights``: every analysed query term the index knows, with its IDF (a term no chunk holds
+    is left out, so a typo does not make full coverage impossible). ``matched[i]``: the query
+    terms that the i-th BM25 hit contains (its header and text).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    weights: dict[str, float]
+    matched: list[frozenset[str]]
+
+
+def fully_covered_documents(
+    bm25_hits: list[SearchHit], terms: TermMatches, max_documents: int
+) -> set[tuple[str, str]]:
+    """(tenant, document id) of the documents whose BM25 candidates, together, contain every
+    query term, when there are between 1 and ``max_documents`` of them; otherwise none.
+
+    Coordination-level matching (Salton): a document that contains every term of a
+    multi-term query is, for an exact-term look-up, better evidence than any score. When only
+    a few do, they are what the query names; when many do, the signal says nothing. Chunks of
+    one document pool their terms, since a document's terms are often split across chunks.
+    """
+    if max_documents <= 0 or len(terms.weights) < 2 or not bm25_hits:
+        return set()
+    pooled: dict[tuple[str, str], set[str]] = {}
+    for hit, matched in zip(bm25_hits, terms.matched, strict=False):
+        pooled.setdefault((hit.chunk.tenant, hit.chunk.document_id), set()).update(matched)
+    wanted = set(terms.weights)
+    full = {doc for doc, found in pooled.items() if wanted <= found}
+    return full if 1 <= len(full) <= max_documents else set()
+
+
+def _promote(hits: list[SearchHit], documents: set[tuple[str, str]]) -> list[SearchHit]:
+    """Hits of ``documents`` first (each side keeps its order), ranks renumbered."""
+    if not documents:
+        return hits
+    first = [h for h in hits if (h.chunk.tenant, h.chunk.document_id) in documents]
+    rest = [h for h in hits if (h.chunk.tenant, h.chunk.document_id) not in documents]
+    return [h.model_copy(update={"rank": i}) for i, h in enumerate(first + rest, start=1)]
+
+
 FusionMethod = Literal["dbsf", "rrf"]
 
 
@@ -172,21 +216,44 @@ class Fusion(BaseModel):
     method: FusionMethod = "dbsf"
     bm25_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # k-NN gets 1 - bm25_weight
     rrf_k: int = Field(default=60, ge=1)
+    # coordination-level matching: when 1..N documents contain every query term, they go first
+    # (0 turns it off); see fully_covered_documents
+    coordination_max_documents: int = Field(default=10, ge=0)
 
     @property
     def weights(self) -> dict[str, float]:
         return {"bm25": self.bm25_weight, "knn": 1.0 - self.bm25_weight}
 
     def fuse(
-        self, result_lists: Mapping[str, list[SearchHit]], depth: int, limit: int | None = None
+        self,
+        result_lists: Mapping[str, list[SearchHit]],
+        depth: int,
+        limit: int | None = None,
+        terms: TermMatches | None = None,
     ) -> list[SearchHit]:
+        """Fused hits; ``terms`` (BM25's matched query terms) enables coordination promotion."""
+        promote = (
+            fully_covered_documents(
+                result_lists.get("bm25", []), terms, self.coordination_max_documents
+            )
+            if terms is not None
+            else set()
+        )
+        cut = None if promote else limit
         if self.method == "rrf":
             # RRF's weights are relative: 0.5/0.5 is plain RRF scaled, the same order
-            return rrf_fuse(result_lists, k=self.rrf_k, weights=self.weights, limit=limit)
-        return dbsf_fuse(result_lists, depth=depth, weights=self.weights, limit=limit)
+            fused = rrf_fuse(result_lists, k=self.rrf_k, weights=self.weights, limit=cut)
+        else:
+            fused = dbsf_fuse(result_lists, depth=depth, weights=self.weights, limit=cut)
+        fused = _promote(fused, promote)
+        return fused[:limit] if limit is not None else fused
 
     def describe(self) -> dict[str, object]:
-        out: dict[str, object] = {"method": self.method, "bm25_weight": self.bm25_weight}
+        out: dict[str, object] = {
+            "method": self.method,
+            "bm25_weight": self.bm25_weight,
+            "coordination_max_documents": self.coordination_max_documents,
+        }
         if self.method == "rrf":
             out["rrf_k"] = self.rrf_k
         return out

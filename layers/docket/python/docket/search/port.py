@@ -8,6 +8,7 @@ from typing import Protocol
 
 from docket.embedding.port import Vectors
 from docket.models import ChunkRecord, EmbeddingModelInfo, SearchFilter, SearchHit
+from docket.search.fusion import TermMatches
 
 
 class SearchIndex(Protocol):
@@ -35,6 +36,11 @@ class SearchIndex(Protocol):
     def search_bm25(self, query: str, flt: SearchFilter, k: int) -> list[SearchHit]: ...
 
     def search_knn(self, vector: Vectors, flt: SearchFilter, k: int) -> list[SearchHit]: ...
+
+    def query_term_matches(self, query: str, hits: Sequence[SearchHit]) -> TermMatches:
+        """The query's analysed terms with their IDF (terms the index holds), and which of them
+        each of ``hits`` (from ``search_bm25``) contains: input to coordination matching."""
+        ...
 
     def commit(self) -> None:
         """Make writes durable and visible to searches."""

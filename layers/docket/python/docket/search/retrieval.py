@@ -97,7 +97,12 @@ class HybridRetriever:
         dense = self.index.search_knn(vector, flt, candidates)
         timings["knn"] = _ms_since(started)
         started = time.perf_counter()
-        hits = self.fusion.fuse({"bm25": lexical, "knn": dense}, depth=candidates, limit=top_k)
+        terms = None
+        if self.fusion.coordination_max_documents and lexical:
+            terms = self.index.query_term_matches(query, lexical)
+        hits = self.fusion.fuse(
+            {"bm25": lexical, "knn": dense}, depth=candidates, limit=top_k, terms=terms
+        )
         timings["fuse"] = _ms_since(started)
         return RetrievalResult(hits=hits, mode=mode, timings=timings)
 
@@ -116,5 +121,6 @@ def retriever_for(settings: Settings, index: SearchIndex, embedder: Embedder) ->
             method=settings.fusion_method,
             bm25_weight=settings.fusion_bm25_weight,
             rrf_k=settings.rrf_k,
+            coordination_max_documents=settings.fusion_coordination_max_documents,
         ),
     )
