@@ -82,16 +82,18 @@ def test_fusion_holds_up_when_typos_weaken_bm25(
     assert figures["hybrid"] >= max(figures["bm25"], figures["dense"])
 
 
-def test_fusion_keeps_most_of_bm25_on_known_item_lookups_where_dense_is_weak(
-    scifact_test, scifact_index, scifact_retriever, eval_filter
+@pytest.mark.parametrize("how", ["rarest", "sampled"])
+def test_fusion_holds_up_on_known_item_lookups_where_dense_is_weak(
+    scifact_test, scifact_index, scifact_retriever, eval_filter, how
 ):
-    # Given known-item queries of a document's four rarest terms (Azzopardi et al. 2007)
-    queries, qrels = known_item_queries(scifact_test.corpus.values())
+    # Given known-item queries (Azzopardi et al. 2007): four terms of one abstract, its rarest
+    # or drawn by tf-idf, the abstract being the one relevant document
+    queries, qrels = known_item_queries(scifact_test.corpus.values(), how=how)
     figures = modes(
         derived(scifact_test, queries, qrels), scifact_index, scifact_retriever, eval_filter
     )
-    # Then BM25 is near perfect and dense far behind (the case RRF handles worst: 0.86 here)
+    # Then BM25 is near perfect and dense far behind (plain RRF falls to 0.86 / 0.72 here)
     assert figures["bm25"] >= 0.95 and figures["dense"] <= 0.70
-    # Score fusion stays within 0.03 of BM25 (0.977 vs 0.999 measured): a known gap, see
-    # docs/retrieval.md ("Where fusion still loses")
-    assert figures["hybrid"] >= figures["bm25"] - 0.03
+    # And fusion is not below BM25: coordination matching puts the one document that holds
+    # every term first, and score fusion keeps a confident BM25 ahead elsewhere
+    assert figures["hybrid"] >= max(figures["bm25"], figures["dense"])

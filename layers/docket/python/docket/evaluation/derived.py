@@ -26,7 +26,8 @@ from typing import Literal
 
 from docket.evaluation.beir import BeirDocument
 
-WORD = re.compile(r"[A-Za-z][A-Za-z\-]{3,}")
+# whole words only: "cryptochrome1" is one token to an analyzer, not the word "cryptochrome"
+WORD = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z-]{3,}(?![\w-])")
 STOP = frozenset(
     [
         "about",
