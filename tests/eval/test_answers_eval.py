@@ -40,7 +40,14 @@ from docket.evaluation.indexing import EVAL_TENANT, IndexedCorpus
 from docket.models import Principal
 from docket.query import QueryService
 
-pytestmark = [pytest.mark.eval, pytest.mark.shared_data, pytest.mark.model]
+# the first test may also build the session's SciFact index (minutes of embedding on two cores)
+pytestmark = [
+    pytest.mark.eval,
+    pytest.mark.shared_data,
+    pytest.mark.model,
+    pytest.mark.slow,
+    pytest.mark.timeout(2400),
+]
 
 PRINCIPAL = Principal(subject="eval", tenant=EVAL_TENANT)
 

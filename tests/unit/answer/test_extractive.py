@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from docket.answer import AnswerDelta, AnswerDone, Answerer, ExtractiveAnswerer, collect, lexical
-from docket.models import NOT_FOUND_TEXT, Answer, SearchHit
+from docket.models import NOT_FOUND_TEXT, Answer, ChunkRecord, SearchHit
 from tests.unit.answer.conftest import MakeHit, make_hit
 
 REFUNDS = (
@@ -434,3 +434,23 @@ def test_table_of_contents_lines_are_never_quoted() -> None:
     # Then the answer quotes the sentence with content, not the dot-leader line
     assert "GRPO" in answer.text
     assert ". . ." not in answer.text
+
+
+def test_a_sources_own_reference_numbers_never_read_as_citations():
+    # Given a sentence carrying the source's bibliography marker "[14]"
+    chunk = ChunkRecord(
+        tenant="t",
+        document_id="doc_" + "0" * 24,
+        chunk_id="c1",
+        ordinal=0,
+        text="Heart failure incidence fell by 10% in women since 1979 [14]. Men were unchanged.",
+        page_start=1,
+        page_end=1,
+        source="s.txt",
+    )
+    hit = SearchHit(chunk=chunk, score=1.0, retriever="hybrid", rank=1)
+    answer = ExtractiveAnswerer(min_score=0.0).answer("did heart failure fall in women", [hit])
+    # Then the answer text holds only our markers, and the quote stays verbatim
+    assert answer.found
+    assert "[14]" not in answer.text and answer.text.endswith("[1]")
+    assert "[14]" in answer.citations[0].quote

@@ -246,6 +246,7 @@ def test_the_llm_path_is_checked_the_same_way(
     llm = settings.model_copy(update={"answerer": "llm", "llm_provider": "fake"})
     retriever = retriever_for(llm, indexed.index, HashingEmbedder())
     service = QueryService(llm, retriever, build_answerers(llm))
+    assert service.answerer_for(PRINCIPAL).name == "llm:fake-extractive-echo"
 
     # When the answerable check asks every question
     figures = check_answerable(service, PRINCIPAL, beir)

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("pytrec_eval")
 
-from docket.cli import main  # noqa: E402
-from docket.evaluation.beir import DatasetError, load_beir  # noqa: E402
+from docket.cli import main
+from docket.evaluation.beir import DatasetError, load_beir
 
 DOCS = {
     "d1": ("Tides", "The moon's gravity raises ocean tides twice a day."),
@@ -42,10 +42,10 @@ def test_loader_keeps_judged_queries_and_grades(dataset: Path) -> None:
     data = load_beir(dataset, "test")
     assert list(data.queries) == ["q1", "q2", "q3"]
     assert data.qrels["q1"] == {"d1": 2} and data.relevant("q3") == {"d3"}
-    with pytest.raises(DatasetError, match="train.tsv is missing"):
+    with pytest.raises(DatasetError, match=r"train\.tsv is missing"):
         load_beir(dataset, "train")
     (dataset / "corpus.jsonl").write_text('{"_id": "x"}\nnot json\n')
-    with pytest.raises(DatasetError, match="corpus.jsonl:2"):
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl:2"):
         load_beir(dataset, "test")
 
 

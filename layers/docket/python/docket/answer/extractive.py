@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from docket.answer.lexical import answer_type, content_terms, has_answer_type, split_sentences
 from docket.answer.port import AnswerDelta, AnswerDone, AnswerEvent
+from docket.answer.verify import MARKER_RE
 from docket.models import NOT_FOUND_TEXT, Answer, Citation, SearchHit
 
 # Fit on SciFact train queries with BM25-only hits (bench/calibrate_answerer.py).
@@ -152,9 +153,16 @@ def _rank(hit: SearchHit, retriever: str) -> int | None:
     return max(1, hit.rank) if hit.retriever == retriever and hit.rank else None
 
 
+# A source's own reference markers ("... since 1979 [14].") would read as our citations in the
+# answer text, where [n] always means citations[n-1]; the displayed sentence drops them (the
+# citation's quote keeps the verbatim text).
+_SOURCE_MARKER_RE = re.compile(r"\s*" + MARKER_RE.pattern)
+
+
 def _display(text: str) -> str:
-    """Sentence text for the answer: the quote with its line breaks and runs of spaces folded."""
-    return " ".join(text.split())
+    """Sentence text for the answer: the quote with its line breaks and runs of spaces folded,
+    and the source's own bracketed reference numbers left out."""
+    return " ".join(_SOURCE_MARKER_RE.sub("", text).split())
 
 
 class ExtractiveAnswerer:
