@@ -46,7 +46,7 @@ def main() -> None:
     for folder in args.extra:
         datasets[folder.name] = load_beir(folder, "test")
     first = next(iter(datasets.values()))
-    out: dict = {"qrels": {}, "queries": {}, "bm25": {}, "dense": {}}
+    out: dict = {"qrels": {}, "queries": {}, "bm25": {}, "dense": {}, "terms": {}}
     with tempfile.TemporaryDirectory() as scratch:
         indexed = build_index(
             list(first.corpus.values()),
@@ -64,10 +64,10 @@ def main() -> None:
             for qid, text in dataset.queries.items():
                 key = (split, qid)
                 out["queries"][key] = text
-                out["bm25"][key] = [
-                    (h.chunk.chunk_id, h.chunk.source, h.score)
-                    for h in index.search_bm25(text, flt, args.depth)
-                ]
+                lexical = index.search_bm25(text, flt, args.depth)
+                out["bm25"][key] = [(h.chunk.chunk_id, h.chunk.source, h.score) for h in lexical]
+                # which query terms each BM25 hit holds, for coordination matching
+                out["terms"][key] = index.query_term_matches(text, lexical[:100])
                 vector = embedder.embed_query(text)
                 out["dense"][key] = [
                     (h.chunk.chunk_id, h.chunk.source, h.score)

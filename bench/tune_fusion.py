@@ -20,6 +20,7 @@ import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "docket" / "python"))
@@ -29,9 +30,14 @@ from docket.models import ChunkRecord, SearchHit  # noqa: E402
 from docket.search.fusion import Fusion  # noqa: E402
 
 Item = tuple[str, str, float]  # chunk id, corpus id, score
-Lists = dict[str, list[Item]]
+Lists = dict[str, Any]  # "bm25", "dense": list[Item]; "terms": TermMatches
 Fuser = Callable[[Lists], list[str]]  # -> corpus ids, best first
-DERIVED = ("scifact-typos", "scifact-typos-heavy", "scifact-known-item")
+DERIVED = (
+    "scifact-typos",
+    "scifact-typos-heavy",
+    "scifact-known-item",
+    "scifact-known-item-sampled",
+)
 
 
 def docs_of(pairs: list[tuple[str, str]]) -> list[str]:
@@ -48,10 +54,10 @@ def single(name: str) -> Fuser:
 def production(fusion: Fusion, depth: int = 100) -> Fuser:
     def hits(items: list[Item], retriever: str) -> list[SearchHit]:
         return [
-            SearchHit(
+            SearchHit.model_construct(
                 chunk=ChunkRecord.model_construct(
                     tenant="eval",
-                    document_id="d",
+                    document_id=doc,
                     chunk_id=cid,
                     source=doc,
                     text="",
@@ -68,7 +74,9 @@ def production(fusion: Fusion, depth: int = 100) -> Fuser:
 
     def fuse(lists: Lists) -> list[str]:
         fused = fusion.fuse(
-            {"bm25": hits(lists["bm25"], "bm25"), "knn": hits(lists["dense"], "knn")}, depth=depth
+            {"bm25": hits(lists["bm25"], "bm25"), "knn": hits(lists["dense"], "knn")},
+            depth=depth,
+            terms=lists.get("terms"),
         )
         return docs_of([(h.chunk.chunk_id, h.chunk.source) for h in fused])
 
@@ -136,30 +144,47 @@ def candidates() -> dict[str, Fuser]:
     out: dict[str, Fuser] = {"bm25 alone": single("bm25"), "dense alone": single("dense")}
     for k in (10, 60):
         for depth in (100, 200):
-            out[f"RRF k={k}, depth {depth}"] = production(Fusion(method="rrf", rrf_k=k), depth)
+            out[f"RRF k={k}, depth {depth}"] = production(
+                Fusion(method="rrf", rrf_k=k, coordination_max_documents=0), depth
+            )
     for wb in (0.4, 0.6):
         out[f"weighted RRF k=60, w_bm25={wb}"] = production(
-            Fusion(method="rrf", rrf_k=60, bm25_weight=wb)
+            Fusion(method="rrf", rrf_k=60, bm25_weight=wb, coordination_max_documents=0)
         )
     for alpha in (0.4, 0.5, 0.6):
         out[f"min-max convex, alpha={alpha}"] = minmax_convex(alpha)
     for alpha in (0.4, 0.5, 0.55, 0.6):
-        out[f"DBSF alpha={alpha}, depth 100"] = production(Fusion(bm25_weight=alpha))
+        out[f"DBSF alpha={alpha}, depth 100"] = production(
+            Fusion(bm25_weight=alpha, coordination_max_documents=0)
+        )
     for depth in (50, 200, 300):
-        out[f"DBSF alpha=0.5, depth {depth}"] = production(Fusion(bm25_weight=0.5), depth)
+        out[f"DBSF alpha=0.5, depth {depth}"] = production(
+            Fusion(bm25_weight=0.5, coordination_max_documents=0), depth
+        )
+    for n in (3, 10):
+        out[f"DBSF alpha=0.5 + coordination (<= {n} docs)"] = production(
+            Fusion(bm25_weight=0.5, coordination_max_documents=n)
+        )
     out["DBSF alpha=0.5, imputed floors"] = dbsf_variant(0.5, impute=True)
     for p in (1.0, 2.0):
         out[f"DBSF, z-adaptive weights p={p:g}"] = dbsf_variant(0.5, adaptive_p=p)
     return out
 
 
-CHOSEN = ("bm25 alone", "dense alone", "RRF k=60, depth 100", "DBSF alpha=0.5, depth 100")
+CHOSEN = (
+    "bm25 alone",
+    "dense alone",
+    "RRF k=60, depth 100",
+    "DBSF alpha=0.5, depth 100",
+    "DBSF alpha=0.5 + coordination (<= 10 docs)",
+)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("lists", type=Path)
     ap.add_argument("--test", action="store_true", help="the chosen settings on the test split")
+    ap.add_argument("--only", default="", help="run only the fusions whose name contains this")
     args = ap.parse_args()
     data = pickle.loads(args.lists.read_bytes())
     main_split = "test" if args.test else "train"
@@ -169,7 +194,13 @@ def main() -> None:
         qrels = data["qrels"][split]
         return evaluate(
             {
-                q: fuse({"bm25": data["bm25"][(split, q)], "dense": data["dense"][(split, q)]})
+                q: fuse(
+                    {
+                        "bm25": data["bm25"][(split, q)],
+                        "dense": data["dense"][(split, q)],
+                        "terms": data["terms"][(split, q)],
+                    }
+                )
                 for q in qrels
             },
             qrels,
@@ -180,7 +211,7 @@ def main() -> None:
     )
     print("|---" * (5 + len(sets) - 1) + "|")
     for name, fuse in candidates().items():
-        if args.test and name not in CHOSEN:
+        if (args.test and name not in CHOSEN) or args.only not in name:
             continue
         m = run(fuse, main_split)
         others = [run(fuse, s)["ndcg@10"] for s in sets[1:]]
