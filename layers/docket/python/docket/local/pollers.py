@@ -195,6 +195,9 @@ class StreamPoller(Poller):
         self.next_sequence: int | None = start_sequence
         self._attempts: dict[int, int] = {}
         self.dead_lettered = 0
+        # idle() runs on another thread (wait_idle); it must not read at a position the poller is
+        # about to move past and trim (reading a trimmed record raises)
+        self._position = threading.Lock()
 
     @property
     def _streams(self) -> Any:
@@ -224,6 +227,10 @@ class StreamPoller(Poller):
         return list(resp["Records"])
 
     def poll_once(self) -> bool:
+        with self._position:
+            return self._poll_once()
+
+    def _poll_once(self) -> bool:
         records = self._read(self.spec.batch_size)
         if not records:
             return False
@@ -333,7 +340,12 @@ class StreamPoller(Poller):
         return out
 
     def idle(self) -> bool:
-        return not self.busy and not self._read(1)
+        if self.busy or not self._position.acquire(timeout=0.5):
+            return False
+        try:
+            return not self._read(1)
+        finally:
+            self._position.release()
 
 
 def _json_default(value: Any) -> Any:
