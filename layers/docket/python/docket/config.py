@@ -24,6 +24,13 @@ def _name_set(value: object) -> object:
 NameSet = Annotated[frozenset[str], NoDecode, BeforeValidator(_name_set)]
 
 
+def _json_map(value: object) -> object:
+    """A mapping from the environment: a JSON object ('{"acme": 100000}'); empty means none."""
+    if isinstance(value, str):
+        return json.loads(value) if value.strip() else {}
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DOCKET_", extra="ignore")
 
@@ -94,6 +101,43 @@ class Settings(BaseSettings):
     # a JSON list or comma-separated)
     strict_citation_tenants: NameSet = frozenset()
     answer_max_sources: int = Field(default=8, ge=1, le=50)  # hits numbered in the LLM prompt
+
+    # the agent (docket.agent): a Step Functions loop of model calls and tool calls
+    agent_table: str = "docket-agent"
+    agent_bucket: str = "docket-agent"
+    idempotency_table: str = "docket-idempotency"
+    agent_state_machine_arn: str | None = None  # set by the deployment / the local cloud
+    # "planner": the deterministic offline planner (docket.agent.planner), no key, no network;
+    # real tool-calling providers arrive with their adapters
+    agent_model_provider: Literal["planner"] = "planner"
+    agent_max_steps: int = Field(default=12, ge=1, le=100)  # model calls per task
+    agent_max_output_tokens: int = Field(default=2048, ge=16, le=64_000)  # per model reply
+    # tokens (input + output) a tenant may spend per calendar month (UTC) on agent tasks;
+    # DOCKET_AGENT_TOKEN_BUDGETS overrides it per tenant: a JSON object {"tenant": tokens}
+    agent_token_budget: int = Field(default=5_000_000, ge=0)
+    agent_token_budgets: Annotated[dict[str, int], NoDecode, BeforeValidator(_json_map)] = Field(
+        default_factory=dict
+    )
+    # USD per million tokens, for the cost on each step (0 for the offline planner)
+    agent_input_price_per_mtok: float = Field(default=0.0, ge=0.0)
+    agent_output_price_per_mtok: float = Field(default=0.0, ge=0.0)
+    tool_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+    tool_result_max_chars: int = Field(default=20_000, ge=1_000, le=1_000_000)  # shown to the model
+
+    # approvals of high-risk tool calls
+    approval_timeout_seconds: int = Field(default=3 * 24 * 3600, ge=60, le=365 * 24 * 3600)
+    approval_link_secret: str = "docket-local-approval-link-secret-change-me"
+    approval_base_url: str = "http://127.0.0.1:8787"  # where e-mailed approval links point
+    approval_emails: NameSet = frozenset()  # approvers who get an e-mailed link
+    approval_slack_channel: str | None = None  # a channel that gets Approve/Deny buttons
+    slack_signing_secret: str = "docket-local-slack-signing-secret-change-me"
+    slack_bot_token: str | None = None
+    slack_sink_path: Path | None = None  # local cloud: Slack messages go to this JSON-lines file
+    email_sender: str = "docket@example.com"
+    email_outbox_dir: Path | None = None  # local cloud: one .eml file per message sent
+    # tool allow-lists (comma-separated or JSON lists)
+    http_allowed_hosts: NameSet = frozenset()
+    query_tables: NameSet = frozenset()
 
     # auth: the local cloud signs development tokens with this secret (HS256);
     # on AWS the HTTP API's JWT authorizer verifies tokens and passes the claims.

@@ -125,3 +125,59 @@ class RerankUnavailable(DocketError):
 class ConfigurationError(DocketError):
     code = "configuration_error"
     permanent = True
+
+
+# --- the agent (tool errors become tool results the model sees; they never crash the loop) ----
+
+
+class ToolError(DocketError):
+    """A tool call that cannot run or failed; its message is shown to the model as the result."""
+
+    code = "tool_error"
+    permanent = True
+
+
+class UnknownTool(ToolError):
+    code = "unknown_tool"
+
+
+class InvalidToolArguments(ToolError):
+    """The model's arguments are not JSON, or fail the tool's input schema."""
+
+    code = "invalid_tool_arguments"
+
+
+class ToolTimeout(ToolError):
+    code = "tool_timeout"
+    permanent = False
+
+
+class ToolUnavailable(ToolError):
+    """An external service the tool calls failed (a 5xx, a connection error)."""
+
+    code = "tool_unavailable"
+    permanent = False
+
+
+class DestinationNotAllowed(ToolError):
+    """A URL, host, recipient or table outside the allow-lists (or a private address)."""
+
+    code = "destination_not_allowed"
+
+
+class EffectInDoubt(ToolError):
+    """A side effect was started but its outcome was never recorded: it is not attempted again."""
+
+    code = "effect_in_doubt"
+
+
+class ApprovalClosed(Conflict):
+    """The approval was already decided, expired, or its task has ended."""
+
+    code = "approval_closed"
+
+
+class InvalidSignature(Unauthorized):
+    """A forged, tampered or expired approval link, or a Slack request that fails verification."""
+
+    code = "invalid_signature"

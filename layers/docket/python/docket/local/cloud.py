@@ -15,9 +15,11 @@ from typing import Any
 from docket.local import runtime, state
 from docket.local.pollers import Poller, SqsPoller, StreamPoller
 from docket.local.wiring import (
+    AGENT_STATE_MACHINE,
     INGEST_DLQ,
     PIPELINE_DLQ,
     WIRING,
+    TableSpec,
     Wiring,
 )
 
@@ -29,6 +31,37 @@ REPO_ROOT = Path(__file__).resolve().parents[5]
 
 def functions_dir() -> Path:
     return Path(os.environ.get("DOCKET_FUNCTIONS_DIR", REPO_ROOT / "functions"))
+
+
+def state_machines_dir() -> Path:
+    return Path(os.environ.get("DOCKET_STATE_MACHINES_DIR", REPO_ROOT / "state_machines"))
+
+
+def _table_definition(t: TableSpec) -> dict[str, Any]:
+    keys = [(t.partition_key, "HASH")] + ([(t.sort_key, "RANGE")] if t.sort_key else [])
+    attributes = {name for name, _ in keys}
+    definition: dict[str, Any] = {
+        "TableName": t.name,
+        "KeySchema": [{"AttributeName": n, "KeyType": k} for n, k in keys],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if t.indexes:
+        definition["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": i.name,
+                "KeySchema": [
+                    {"AttributeName": i.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": i.sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for i in t.indexes
+        ]
+        attributes |= {a for i in t.indexes for a in (i.partition_key, i.sort_key)}
+    definition["AttributeDefinitions"] = [
+        {"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)
+    ]
+    return definition
 
 
 class LocalCloud:
@@ -53,6 +86,7 @@ class LocalCloud:
         self.queue_urls: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
         self.stream_arns: dict[str, str] = {}
+        self.state_machine_arns: dict[str, str] = {}
         self.pollers: list[Poller] = []
         self.runtime: runtime.FunctionRuntime | None = None
         self._mock: Any = None
@@ -81,6 +115,8 @@ class LocalCloud:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "Docket",
             "POWERTOOLS_LOG_LEVEL": "INFO" if self.verbose else "WARNING",
+            "DOCKET_EMAIL_OUTBOX_DIR": str(self.data_dir / "outbox"),
+            "DOCKET_SLACK_SINK_PATH": str(self.data_dir / "slack.jsonl"),
         }
         if not self.verbose:
             env["POWERTOOLS_METRICS_DISABLED"] = "true"
@@ -200,18 +236,12 @@ class LocalCloud:
 
         reset_settings()
         for t in w.tables:
-            ddb.create_table(
-                TableName=t.name,
-                KeySchema=[
-                    {"AttributeName": t.partition_key, "KeyType": "HASH"},
-                    {"AttributeName": t.sort_key, "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": t.partition_key, "AttributeType": "S"},
-                    {"AttributeName": t.sort_key, "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            ddb.create_table(**_table_definition(t))
+            if t.ttl_attribute:
+                ddb.update_time_to_live(
+                    TableName=t.name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": t.ttl_attribute},
+                )
         # Restore state before streams and notifications exist, so nothing is processed twice.
         if self.persist:
             state.restore(self.data_dir / "state", s3, ddb, w)
@@ -255,8 +285,42 @@ class LocalCloud:
                     ]
                 },
             )
+        self._create_state_machines(role)
+        self._create_agent_sinks()
         if self.persist:
             state.requeue_pending(self, s3, ddb)
+
+    def _create_state_machines(self, role: str) -> None:
+        import json
+
+        from docket import aws
+        from docket.config import reset_settings
+
+        sfn = aws.client("stepfunctions")
+        for sm in self.wiring.state_machines:
+            text = (state_machines_dir() / sm.definition).read_text()
+            for placeholder, function in sm.functions.items():
+                arn = f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{function}"
+                text = text.replace("${" + placeholder + "}", arn)
+            json.loads(text)  # a placeholder left unfilled or a broken file fails here, loudly
+            arn = sfn.create_state_machine(
+                name=sm.name, definition=text, roleArn=role, type="STANDARD"
+            )["stateMachineArn"]
+            self.state_machine_arns[sm.name] = arn
+        if AGENT_STATE_MACHINE in self.state_machine_arns:
+            os.environ["DOCKET_AGENT_STATE_MACHINE_ARN"] = self.state_machine_arns[
+                AGENT_STATE_MACHINE
+            ]
+            reset_settings()
+
+    def _create_agent_sinks(self) -> None:
+        """Locally, e-mail goes through moto's SES (a verified sender) and into outbox/*.eml;
+        Slack messages into slack.jsonl; both under the data directory."""
+        from docket import aws
+        from docket.config import get_settings
+
+        settings = get_settings()
+        aws.client("ses").verify_email_identity(EmailAddress=settings.email_sender)
 
     def start_pollers(self) -> None:
         """Start the event source mappings (``start(pollers=False)`` leaves events queued)."""
@@ -371,3 +435,6 @@ def _reset_cached_services() -> None:
         get_query_service.cache_clear()
     except ImportError:
         pass
+    from docket.agent import factory as agent_factory
+
+    agent_factory.reset()

@@ -11,11 +11,22 @@ from typing import Literal
 
 
 @dataclass(frozen=True)
-class TableSpec:
+class IndexSpec:
+    """A global secondary index (string keys, all attributes projected)."""
+
     name: str
     partition_key: str
     sort_key: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
     stream: bool = True  # NEW_AND_OLD_IMAGES
+    indexes: tuple[IndexSpec, ...] = ()
+    ttl_attribute: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,14 @@ class BucketNotificationSpec:
 
 
 @dataclass(frozen=True)
+class StateMachineSpec:
+    name: str
+    definition: str  # a file in state_machines/
+    # ${Placeholder} → the function whose ARN fills it
+    functions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Wiring:
     buckets: tuple[str, ...]
     tables: tuple[TableSpec, ...]
@@ -66,6 +85,7 @@ class Wiring:
     functions: tuple[FunctionSpec, ...]
     event_sources: tuple[EventSourceSpec, ...]
     notifications: tuple[BucketNotificationSpec, ...]
+    state_machines: tuple[StateMachineSpec, ...] = ()
     api_function: str = "docket-api"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -80,13 +100,27 @@ CHUNKS_TABLE = "docket-chunks"
 INGEST_QUEUE = "docket-ingest"
 INGEST_DLQ = "docket-ingest-dlq"
 PIPELINE_DLQ = "docket-pipeline-dlq"
+AGENT_BUCKET = "docket-agent"
+AGENT_TABLE = "docket-agent"
+IDEMPOTENCY_TABLE = "docket-idempotency"
+AGENT_STATE_MACHINE = "docket-agent-loop"
 
 
 WIRING = Wiring(
-    buckets=(DOCUMENTS_BUCKET, TEXT_BUCKET),
+    buckets=(DOCUMENTS_BUCKET, TEXT_BUCKET, AGENT_BUCKET),
     tables=(
         TableSpec(DOCUMENTS_TABLE, partition_key="tenant", sort_key="document_id"),
         TableSpec(CHUNKS_TABLE, partition_key="pk", sort_key="chunk_id"),
+        # tasks, timelines, approvals, budgets and the outbox (docket.agent.models)
+        TableSpec(
+            AGENT_TABLE,
+            partition_key="pk",
+            sort_key="sk",
+            stream=False,
+            indexes=(IndexSpec("gsi1", "gsi1pk", "gsi1sk"),),
+        ),
+        # Powertools idempotency records of RunTool
+        TableSpec(IDEMPOTENCY_TABLE, partition_key="id", stream=False, ttl_attribute="expiration"),
     ),
     queues=(
         QueueSpec(INGEST_DLQ),
@@ -98,6 +132,9 @@ WIRING = Wiring(
         FunctionSpec("docket-chunk", "chunk", memory_mb=1024, timeout_s=60),
         FunctionSpec("docket-embed", "embed", memory_mb=2048, timeout_s=120),
         FunctionSpec("docket-api", "api", memory_mb=1024, timeout_s=29),
+        FunctionSpec("docket-agent-model", "agent_model", memory_mb=1024, timeout_s=300),
+        FunctionSpec("docket-agent-tool", "agent_tool", memory_mb=1024, timeout_s=900),
+        FunctionSpec("docket-agent-approval", "agent_approval", memory_mb=512, timeout_s=30),
     ),
     event_sources=(
         EventSourceSpec(
@@ -121,4 +158,15 @@ WIRING = Wiring(
         ),
     ),
     notifications=(BucketNotificationSpec(DOCUMENTS_BUCKET, INGEST_QUEUE, prefix="tenants/"),),
+    state_machines=(
+        StateMachineSpec(
+            AGENT_STATE_MACHINE,
+            "agent_loop.asl.json",
+            functions={
+                "AgentModelFunctionArn": "docket-agent-model",
+                "AgentToolFunctionArn": "docket-agent-tool",
+                "AgentApprovalFunctionArn": "docket-agent-approval",
+            },
+        ),
+    ),
 )

@@ -1,6 +1,6 @@
-"""Model providers behind provider-neutral ports: chat models (answers now, an agent loop later)."""
+"""Model providers behind provider-neutral ports: chat models (answers, the agent loop)."""
 
-from docket.providers.fake import ScriptedChatModel
+from docket.providers.fake import ScriptedChatModel, ToolUse
 from docket.providers.llm import (
     ChatDelta,
     ChatEvent,
@@ -9,6 +9,8 @@ from docket.providers.llm import (
     ChatRequest,
     ChatResponse,
     StopReason,
+    ToolCall,
+    ToolSpec,
     collect_chat,
 )
 
@@ -21,5 +23,8 @@ __all__ = [
     "ChatResponse",
     "ScriptedChatModel",
     "StopReason",
+    "ToolCall",
+    "ToolSpec",
+    "ToolUse",
     "collect_chat",
 ]

@@ -10,14 +10,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from docket.errors import ProviderError
-from docket.providers.llm import ChatDelta, ChatEvent, ChatRequest, ChatResponse, StopReason
+from docket.providers.llm import (
+    ChatDelta,
+    ChatEvent,
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    StopReason,
+    ToolCall,
+)
 
-Reply = Callable[[ChatRequest], str]
+
+@dataclass(frozen=True)
+class ToolUse:
+    """A scripted reply that calls tools (``text`` is what the model says alongside, if any)."""
+
+    calls: Sequence[ToolCall]
+    text: str = ""
+
+
+Reply = Callable[[ChatRequest], "str | ToolUse"]
 """A scripted reply computed from the request (it may raise, e.g. ``ProviderError``)."""
 
-Script = Sequence[str | BaseException] | Reply
+Script = Sequence[str | ToolUse | BaseException] | Reply
 
 # Words cut into pieces of at most 6 letters or 3 digits, each with the whitespace before it;
 # punctuation on its own. Every character lands in exactly one piece.
@@ -75,7 +93,7 @@ class ScriptedChatModel:
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _reply(self, request: ChatRequest) -> str:
+    def _reply(self, request: ChatRequest) -> str | ToolUse:
         if callable(self._script):
             return self._script(request)
         if self._next >= len(self._script):
@@ -88,8 +106,13 @@ class ScriptedChatModel:
 
     def _respond(self, request: ChatRequest) -> tuple[list[str], ChatResponse]:
         self.requests.append(request)
-        text = self._reply(request)
-        stop_reason: StopReason = "end_turn"
+        reply = self._reply(request)
+        calls: list[ToolCall] = []
+        if isinstance(reply, ToolUse):
+            text, calls = reply.text, list(reply.calls)
+        else:
+            text = reply
+        stop_reason: StopReason = "tool_use" if calls else "end_turn"
         for stop in request.stop or []:
             at = text.find(stop) if stop else -1
             if at != -1:
@@ -106,10 +129,18 @@ class ScriptedChatModel:
         response = ChatResponse(
             text="".join(pieces),
             input_tokens=system_tokens
-            + sum(approx_tokens(message.content) for message in request.messages),
-            output_tokens=len(pieces),
+            + sum(_message_tokens(message) for message in request.messages)
+            + sum(approx_tokens(tool.model_dump_json()) for tool in request.tools),
+            output_tokens=len(pieces) + sum(approx_tokens(c.arguments) + 1 for c in calls),
             cached_input_tokens=cached,
             model=self._name,
             stop_reason=stop_reason,
+            tool_calls=calls,
         )
         return pieces, response
+
+
+def _message_tokens(message: ChatMessage) -> int:
+    return approx_tokens(message.content) + sum(
+        approx_tokens(call.name) + approx_tokens(call.arguments) for call in message.tool_calls
+    )

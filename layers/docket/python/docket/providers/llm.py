@@ -9,32 +9,63 @@ and then exactly one ``ChatResponse``, last, whose ``text`` is the deltas' texts
 which carries the usage and the stop reason (usage is only known when the stream ends). A consumer
 that wants only text filters on ``ChatDelta``; ``collect_chat`` folds a stream into its response.
 
-Tool calling is not implemented yet. It will arrive as additive, optional fields: ``tools`` on the
-request, ``tool_calls`` on the response, a ``"tool_use"`` stop reason and a tool-result message
-kind, so adapters and callers written against this version keep working.
+Tool calling (the agent loop): ``ChatRequest.tools`` offers tools (name, description, JSON Schema
+of the input); a reply that calls tools carries ``ChatResponse.tool_calls`` and stop reason
+``"tool_use"``. Each call's ``arguments`` is the raw JSON text the model produced: it is parsed and
+validated by the tool registry, never trusted here, so a model that emits broken JSON is a typed
+tool error, not a crash. The conversation goes on with an ``assistant`` message carrying those
+``tool_calls`` and one ``tool`` message per call (``tool_call_id``, the result as text,
+``is_error``). All of it is additive: callers that use no tools are unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "tool"]
 
 # Adapters normalise their SDK's reasons onto these: Anthropic end_turn/max_tokens/stop_sequence,
 # OpenAI stop/length, Bedrock Converse end_turn/max_tokens/stop_sequence.
-StopReason = Literal["end_turn", "max_tokens", "stop_sequence"]
+StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
+
+
+class ToolSpec(BaseModel):
+    """A tool offered to the model: what the provider's tool definition is built from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str
+    input_schema: dict[str, Any] = Field(description="JSON Schema of the arguments (an object)")
+
+
+class ToolCall(BaseModel):
+    """One tool call as the model made it. ``arguments`` is raw JSON text, unvalidated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1, max_length=128)
+    name: str = Field(max_length=256)
+    arguments: str = Field(description="the model's JSON text for the arguments, as produced")
 
 
 class ChatMessage(BaseModel):
-    """One turn of the conversation; the system prompt is not a message (``ChatRequest.system``)."""
+    """One turn of the conversation; the system prompt is not a message (``ChatRequest.system``).
+
+    ``assistant`` turns may carry ``tool_calls``; a ``tool`` turn answers one call
+    (``tool_call_id``) with its result as text, flagged ``is_error`` when the tool failed.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     role: Role
-    content: str
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = None
+    is_error: bool = False
 
 
 class ChatRequest(BaseModel):
@@ -52,6 +83,7 @@ class ChatRequest(BaseModel):
     stop: list[str] | None = Field(
         default=None, description="sequences that end the reply; not included in the text"
     )
+    tools: list[ToolSpec] = Field(default_factory=list, description="tools the model may call")
 
 
 class ChatResponse(BaseModel):
@@ -67,6 +99,7 @@ class ChatResponse(BaseModel):
     )
     model: str = Field(description="the model that answered, as the provider names it")
     stop_reason: StopReason = "end_turn"
+    tool_calls: list[ToolCall] = Field(default_factory=list)
 
     @property
     def usage(self) -> dict[str, int]:
