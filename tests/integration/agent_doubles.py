@@ -98,7 +98,9 @@ class MemoryApprovals:
             if (r.step, r.call_id) == (step, call_id):
                 self.records[r.approval_id] = r.model_copy(update={"status": "expired"})
 
-    def decide(self, approval_id: str, *, approve: bool, decided_by: str = "boss") -> ApprovalRecord:
+    def decide(
+        self, approval_id: str, *, approve: bool, decided_by: str = "boss"
+    ) -> ApprovalRecord:
         record = self.records[approval_id]
         if record.status != "pending":
             raise ApprovalClosed(f"approval {approval_id} is {record.status}")
@@ -111,9 +113,7 @@ class MemoryApprovals:
         )
         self.records[approval_id] = record
         if approve:
-            self.workflow.succeed(
-                record.task_token, {"approved": True, "approval_id": approval_id}
-            )
+            self.workflow.succeed(record.task_token, {"approved": True, "approval_id": approval_id})
         else:
             self.workflow.fail(
                 record.task_token,
@@ -141,3 +141,30 @@ def build_service(
         services=lambda: None,
     )
     return service, approvals
+
+
+class SlowTool(Tool[EchoInput]):
+    """Hangs longer than any deadline a test sets."""
+
+    name = "slow"
+    description = "Takes its time."
+    Input = EchoInput
+
+    def run(self, ctx: ToolContext, args: EchoInput) -> ToolOutput:
+        import time
+
+        time.sleep(ctx.timeout_s + 2)
+        return ToolOutput("too late")
+
+
+class FlakyApiTool(Tool[EchoInput]):
+    """An external API answering 503."""
+
+    name = "flaky_api"
+    description = "Calls an API that is down."
+    Input = EchoInput
+
+    def run(self, ctx: ToolContext, args: EchoInput) -> ToolOutput:
+        from docket.errors import ToolUnavailable
+
+        raise ToolUnavailable("api.example.com answered 503 Service Unavailable")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,3 +230,25 @@ def test_stopping_a_waiting_task_closes_its_approval(local_cloud: LocalCloud) ->
         approvals.decide(approval.approval_id, approve=True)
     assert send.sent == []
     assert service.store.get(task.task_id).status == "stopped"
+
+
+def test_a_tool_timing_out_or_failing_upstream_is_a_result_not_a_crash(
+    local_cloud: LocalCloud,
+) -> None:
+    from tests.integration.agent_doubles import FlakyApiTool, SlowTool
+
+    model = ScriptedChatModel(
+        [
+            ToolUse([call("slow", {"text": "x"}, "c1"), call("flaky_api", {"text": "y"}, "c2")]),
+            "Both failed; nothing else to do.",
+        ]
+    )
+    service, _ = use(model, SlowTool(), FlakyApiTool(), tool_timeout_seconds=0.5)
+    task = service.start(OWNER, "call the slow and the broken tool")
+    done = wait(service, task.task_id)
+    assert done.status == "succeeded"
+    (slow, slow_error), (flaky, flaky_error) = tool_results(model.requests[1])
+    assert slow_error and slow.startswith("tool_timeout:")
+    assert flaky_error and flaky.startswith("tool_unavailable:") and "503" in flaky
+    details = [s.detail for s in service.store.timeline(task.task_id) if s.kind == "tool"]
+    assert details == ["tool_timeout", "tool_unavailable"]

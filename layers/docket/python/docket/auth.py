@@ -39,7 +39,7 @@ def issue_token(
         "exp": now + ttl_seconds,
         TENANT_CLAIM: tenant,
         GROUPS_CLAIM: sorted(set(groups or [])),
-        "scope": " ".join(scopes or ["documents:write", "query", "tasks"]),
+        "scope": " ".join(scopes or ["documents:write", "query", "tasks", "approvals"]),
     }
     return jwt.encode(claims, settings.dev_token_secret, algorithm="HS256")
 

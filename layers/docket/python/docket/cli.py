@@ -12,12 +12,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 TERMINAL = {"indexed", "failed"}
+# a task's statuses (docket.agent.models.TERMINAL_STATUSES; not imported: the CLI stays light)
+TASK_TERMINAL = {"succeeded", "failed", "step_limit", "budget_exceeded", "stopped"}
+TASK_POLL_SECONDS = 0.5
 
 
 class CliError(Exception):
@@ -28,11 +31,20 @@ class CliError(Exception):
 
 
 class Client:
-    def __init__(self, url: str, token: str | None, tenant: str, groups: list[str]) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        tenant: str,
+        groups: list[str],
+        transport: Any = None,  # an httpx transport; tests pass httpx.MockTransport
+    ) -> None:
         import httpx
 
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(60.0, connect=5.0))
+        self.http = httpx.Client(
+            base_url=self.url, timeout=httpx.Timeout(60.0, connect=5.0), transport=transport
+        )
         self._token = token
         self.tenant = tenant
         self.groups = groups
@@ -329,6 +341,165 @@ def cmd_docs(args: argparse.Namespace) -> int:
     raise CliError(f"{args.id} still being deleted after {args.timeout}s")
 
 
+def cmd_task(args: argparse.Namespace) -> int:
+    client = _client(args)
+    request: dict[str, Any] = {"prompt": args.prompt}
+    if args.max_steps is not None:
+        request["max_steps"] = args.max_steps
+    task = client.json("POST", "/tasks", ok=(200, 201, 202), json=request)["task"]
+    if not args.json:
+        print(task["task_id"])
+        print(f"status: {task['status']}", flush=True)
+    if not args.wait:
+        if args.json:
+            print(json.dumps({"task": task}, indent=2))
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while True:
+        body = client.json("GET", f"/tasks/{task['task_id']}")
+        status = body["task"]["status"]
+        if status in TASK_TERMINAL or status == "waiting_approval":
+            break
+        if time.monotonic() >= deadline:
+            raise CliError(f"{task['task_id']} still {status} after {args.timeout:g}s")
+        time.sleep(TASK_POLL_SECONDS)
+    if args.json:
+        print(json.dumps(body, indent=2))
+    else:
+        print(f"status: {status}")
+        print_task_outcome(body)
+    return _task_exit_code(status)
+
+
+def _task_exit_code(status: str) -> int:
+    """0 while the task runs, waits or succeeded; 1 when it ended any other way."""
+    return 1 if status in TASK_TERMINAL and status != "succeeded" else 0
+
+
+def print_task_outcome(body: dict[str, Any]) -> None:
+    """The pending approvals and how to decide them, or the answer (or the error)."""
+    task = body["task"]
+    pending = [a for a in body.get("approvals") or [] if a.get("status", "pending") == "pending"]
+    if pending:
+        print("waiting for approval:")
+        for approval in pending:
+            print(f"  {approval['approval_id']}  {approval['tool']}")
+            for label, value in _summary_pairs(approval):
+                print(f"      {label}: {_one_line(value, 200)}")
+        for approval in pending:
+            print(
+                f"approve: docket approvals approve {approval['approval_id']}"
+                f"   (or: docket approvals deny {approval['approval_id']})"
+            )
+    if task.get("answer"):
+        print(task["answer"])
+    if task.get("error"):
+        print(f"error: {task['error']}")
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    client = _client(args)
+    body = client.json("GET", f"/tasks/{args.id}")
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return 0
+    task = body["task"]
+    print(
+        f"{task['task_id']}  {task['status']}  steps {task.get('steps', 0)}"
+        f"  tokens {task.get('input_tokens', 0)} in / {task.get('output_tokens', 0)} out"
+    )
+    for step in body.get("timeline") or []:
+        print(_timeline_line(step))
+    print_task_outcome(body)
+    return 0
+
+
+def _timeline_line(step: dict[str, Any]) -> str:
+    """seq, kind, tool or model, status, latency, tokens, a preview of the result."""
+    name = step.get("tool") or step.get("model") or "-"
+    tokens = (
+        f"{step.get('input_tokens', 0)}/{step.get('output_tokens', 0)} tok"
+        if step.get("kind") == "model"
+        else "-"
+    )
+    preview = step.get("result") or step.get("output_text") or step.get("detail") or ""
+    if not preview and step.get("tool_calls"):
+        preview = "calls " + ", ".join(str(c.get("name", "?")) for c in step["tool_calls"])
+    return (
+        f"{step.get('seq', 0):>4}  {step.get('kind', '?'):<8} {name:<24} "
+        f"{step.get('status', '?'):<8} {step.get('latency_ms') or 0:>7.0f} ms  {tokens:>14}  "
+        f"{_one_line(preview, 72)}"
+    ).rstrip()
+
+
+def cmd_approvals(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.approvals_cmd == "list":
+        approvals = client.json("GET", "/approvals")["approvals"]
+        if args.json:
+            print(json.dumps(approvals, indent=2))
+            return 0
+        for a in approvals:
+            print(f"{a['approval_id']}  {a['task_id']}  {a['tool']}  {_summary_text(a)}".rstrip())
+        if not approvals:
+            print("no pending approvals", file=sys.stderr)
+        return 0
+    decision = "approve" if args.approvals_cmd == "approve" else "deny"
+    request: dict[str, Any] = {"decision": decision}
+    if args.comment:
+        request["comment"] = args.comment
+    resp = client.request("POST", f"/approvals/{args.id}/decision", json=request)
+    if resp.status_code == 409:
+        print(
+            f"docket: cannot {decision} {args.id}: it is no longer pending (already decided, "
+            f"expired, or its task ended); {_error_text(resp)}",
+            file=sys.stderr,
+        )
+        return 1
+    if resp.status_code == 403:
+        raise CliError(
+            f"{_error_text(resp)} (deciding approvals needs a token with scope approvals)"
+        )
+    if resp.status_code != 200:
+        raise CliError(_error_text(resp))
+    approval = resp.json()["approval"]
+    print(
+        f"{approval['approval_id']}  {approval['status']}  task {approval['task_id']}  "
+        f"{approval['tool']}"
+    )
+    return 0
+
+
+def _summary_pairs(approval: dict[str, Any]) -> list[tuple[str, str]]:
+    """The approval's (label, value) lines; its arguments when it carries no summary."""
+    pairs = approval.get("summary") or list((approval.get("arguments") or {}).items())
+    out: list[tuple[str, str]] = []
+    for label, value in pairs:
+        if isinstance(value, str) and value[:1] == "[":
+            with suppress(ValueError):  # default summaries hold lists as JSON text
+                value = json.loads(value)
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        elif not isinstance(value, str):
+            value = json.dumps(value)
+        out.append((str(label), value))
+    return out
+
+
+def _summary_text(approval: dict[str, Any], limit: int = 160) -> str:
+    """``to=legal@example.com subject=...``: the summary on one line."""
+    parts = [
+        f"{label.strip().lower().replace(' ', '_')}={_one_line(value, 60)}"
+        for label, value in _summary_pairs(approval)
+    ]
+    return _one_line(" ".join(parts), limit)
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from docket.config import get_settings
     from docket.embedding.onnx_export import ensure_exported
@@ -403,6 +574,38 @@ def build_parser() -> argparse.ArgumentParser:
         client_opts(dp)
         dp.add_argument("--timeout", type=float, default=120)
         dp.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("task", help="start an agent task; --wait follows it to its end")
+    p.add_argument("prompt")
+    client_opts(p)
+    p.add_argument("--max-steps", type=int, default=None, help="model calls at most")
+    p.add_argument(
+        "--wait", action="store_true", help="poll until it ends or waits for an approval"
+    )
+    p.add_argument("--timeout", type=float, default=300, help="seconds --wait waits at most")
+    p.add_argument("--json", action="store_true", help="print the API's response body")
+    p.set_defaults(func=cmd_task)
+
+    p = sub.add_parser("tasks", help="show an agent task and its timeline")
+    tsub = p.add_subparsers(dest="tasks_cmd", required=True)
+    tp = tsub.add_parser("show")
+    tp.add_argument("id")
+    client_opts(tp)
+    tp.add_argument("--json", action="store_true", help="print the API's response body")
+    tp.set_defaults(func=cmd_tasks)
+
+    p = sub.add_parser("approvals", help="list, approve or deny pending tool calls")
+    asub = p.add_subparsers(dest="approvals_cmd", required=True)
+    ap = asub.add_parser("list", help="pending approvals, oldest first, one per line")
+    client_opts(ap)
+    ap.add_argument("--json", action="store_true", help="print the API's response body")
+    ap.set_defaults(func=cmd_approvals)
+    for name in ("approve", "deny"):
+        ap = asub.add_parser(name)
+        ap.add_argument("id")
+        client_opts(ap)
+        ap.add_argument("--comment", default=None, help="why, recorded with the decision")
+        ap.set_defaults(func=cmd_approvals)
 
     p = sub.add_parser("model", help="prepare the local embedding model")
     msub = p.add_subparsers(dest="model_cmd", required=True)

@@ -554,7 +554,7 @@ class AgentService:
 
 
 def _decision_text(cause: str, record: ApprovalRecord | None) -> str:
-    """" by <who> (comment: …)", from the approval record, else from the failure's cause."""
+    """ " by <who> (comment: …)", from the approval record, else from the failure's cause."""
     info: dict[str, Any] = {}
     if record is not None:
         info = {"decided_by": record.decided_by, "comment": record.comment}

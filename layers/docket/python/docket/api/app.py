@@ -258,6 +258,11 @@ def _event_stream(chunks: Generator[str, None, None]) -> Response[QueryResponse 
     return Response(status_code=200, content_type=sse.MEDIA_TYPE, body="", headers=headers)
 
 
+from docket.api import tasks as task_routes  # noqa: E402  (routes need ``app`` defined)
+
+app.include_router(task_routes.router)
+
+
 @app.get("/openapi.json")
 def openapi() -> Response[str]:
     return Response(
@@ -265,3 +270,8 @@ def openapi() -> Response[str]:
         content_type=content_types.APPLICATION_JSON,
         body=app.get_openapi_json_schema(title="docket", version="0.1.0"),
     )
+
+
+from docket.api import approvals as approval_routes  # noqa: E402  (its routes use app's handlers)
+
+app.include_router(approval_routes.router)

@@ -184,6 +184,9 @@ class LocalCloud:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+            for k in ("DOCKET_AGENT_STATE_MACHINE_ARN", "DOCKET_APPROVAL_BASE_URL"):
+                if k not in self.extra_env:  # set by start() and by the gateway
+                    os.environ.pop(k, None)
             reset_settings()
             _reset_cached_services()
 

@@ -13,7 +13,7 @@ from docket.local.cloud import REPO_ROOT
 
 SHARED = REPO_ROOT.parent / "shared" / "data" / "documents"
 SAMPLES = [
-    REPO_ROOT / "docs" / "samples",
+    REPO_ROOT / "docs" / "samples",  # the handbook and three sample contracts
     SHARED / "real_world" / "DeepSeek_R1.pdf",
     SHARED / "real_world" / "got.txt",
     SHARED / "real_world" / "aristotle.txt",
@@ -30,6 +30,69 @@ QUESTIONS = [
     ("acme", ["staff"], "What is the boiling point of liquid nitrogen on Jupiter's moons?"),
     ("globex", [], "Who is the Lord of Winterfell?"),
 ]
+
+
+AGENT_TASK = (
+    "Compare the termination clauses in the Acme, Globex and Initech contracts in a table "
+    "and e-mail it to legal@example.com"
+)
+
+
+def run_agent_demo(url: list[str], root: Path) -> int:
+    """One agent task that needs approval: it waits, a person approves, one e-mail is sent."""
+    import contextlib
+    import io
+
+    from docket import cli
+
+    who = ["--tenant", "acme", "--groups", "staff"]
+    print(f'\n== docket task "{AGENT_TASK}" --wait --tenant acme')
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli.main(["task", AGENT_TASK, "--wait", *url, *who])
+    print(out.getvalue(), end="")
+    task_id = out.getvalue().split()[0]
+    print("\n== docket approvals list --tenant acme")
+    pending = io.StringIO()
+    with contextlib.redirect_stdout(pending):
+        cli.main(["approvals", "list", *url, *who])
+    print(pending.getvalue(), end="")
+    lines = pending.getvalue().split()
+    if not lines:
+        print("no approval was requested: the demo expected one")
+        return 1
+    approval_id = lines[0]
+    print(
+        f"\n== docket approvals approve {approval_id} --comment 'checked the table' --tenant acme"
+    )
+    cli.main(["approvals", "approve", approval_id, "--comment", "checked the table", *url, *who])
+    print(f"\n== docket tasks show {task_id} --tenant acme  (after it finishes)")
+    _wait_task(url, who, task_id)
+    rc = cli.main(["tasks", "show", task_id, *url, *who])
+    outbox = sorted((root / "outbox").glob("*.eml"))
+    print(f"\n== e-mails sent: {len(outbox)} (outbox/ in the data directory)")
+    for path in outbox:
+        print(f"-- {path.name}")
+        print(path.read_text(errors="replace"))
+    return rc
+
+
+def _wait_task(url: list[str], who: list[str], task_id: str, timeout: float = 60) -> None:
+    import contextlib
+    import io
+    import json
+
+    from docket import cli
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            cli.main(["tasks", "show", task_id, "--json", *url, *who])
+        with contextlib.suppress(ValueError):
+            if json.loads(buf.getvalue())["task"]["status"] not in ("running", "waiting_approval"):
+                return
+        time.sleep(0.2)
 
 
 def _free_port() -> int:
@@ -68,6 +131,7 @@ def run_demo(*, keep: bool = False, data_dir: str | None = None) -> int:
                     *(["--groups", *groups] if groups else []),
                 ]
             )
+        rc = max(rc, run_agent_demo(url, root))
         print(f"\n== demo finished in {time.perf_counter() - started:.0f}s")
         return rc
     finally:

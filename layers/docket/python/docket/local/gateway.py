@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import re
 import socket
 import threading
 import time
@@ -33,6 +35,11 @@ from docket.errors import Unauthorized
 log = logging.getLogger("docket.local")
 
 PUBLIC_PATHS = {"/health", "/openapi.json"}
+# routes that authenticate themselves: the signed approval link page and Slack's callbacks
+SELF_AUTHENTICATED = (
+    (frozenset({"GET", "POST"}), re.compile(r"^/approvals/apv_[0-9a-f]{24}$")),
+    (frozenset({"POST"}), re.compile(r"^/slack/interactions$")),
+)
 TOKEN_PATH = "/_local/token"
 MAX_BODY = 10 * 1024 * 1024
 
@@ -133,6 +140,12 @@ class _LiveResponse:
             self.handler.close_connection = True
 
 
+def _is_public(method: str, path: str) -> bool:
+    if path in PUBLIC_PATHS:
+        return True
+    return any(method in methods and pattern.match(path) for methods, pattern in SELF_AUTHENTICATED)
+
+
 def _ms_since(started: float) -> str:
     return f"{(time.perf_counter() - started) * 1000:.1f}"
 
@@ -151,11 +164,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        cookies: list[str] | None = None,
+    ) -> None:
         self.send_response(status)
         headers = {"content-type": "application/json", **(headers or {})}
         for k, v in headers.items():
             self.send_header(k, v)
+        for cookie in cookies or ():  # one Set-Cookie each: cookies cannot be comma-joined
+            self.send_header("set-cookie", cookie)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -183,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._issue_token(body)
             return
         claims = None
-        if path not in PUBLIC_PATHS:
+        if not _is_public(self.command, path):
             auth = headers.get("authorization", "")
             if not auth.lower().startswith("bearer "):
                 self._json(401, {"message": "Unauthorized"})
@@ -217,7 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = result.get("body") or ""
         payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
         out_headers["x-docket-gateway-ms"] = _ms_since(started)
-        self._send(int(result["statusCode"]), payload, out_headers)
+        cookies = [str(c) for c in result.get("cookies") or []]
+        self._send(int(result["statusCode"]), payload, out_headers, cookies)
 
     def _issue_token(self, body: bytes) -> None:
         try:
@@ -245,6 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class Gateway:
     def __init__(self, cloud: Any, host: str = "127.0.0.1", port: int = 8787) -> None:
+        self.cloud = cloud
         handler = type("BoundHandler", (_Handler,), {"cloud": cloud})
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
@@ -260,6 +283,14 @@ class Gateway:
         return f"http://{host}:{port}"
 
     def start(self) -> Gateway:
+        """Serve; e-mailed approval links point here (DOCKET_APPROVAL_BASE_URL, unless set)."""
+        from docket.agent import factory
+        from docket.config import reset_settings
+
+        if "DOCKET_APPROVAL_BASE_URL" not in getattr(self.cloud, "extra_env", {}):
+            os.environ["DOCKET_APPROVAL_BASE_URL"] = self.url
+            reset_settings()
+            factory.reset()
         self.thread.start()
         return self
 

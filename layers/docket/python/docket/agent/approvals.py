@@ -1,0 +1,617 @@
+"""Approvals of high-risk tool calls: stored once, notified (Slack, e-mail), decided once.
+
+Storage (the agent table):
+
+- ``pk APPROVAL#{id}``, ``sk APPROVAL``: the record; while pending it carries ``gsi1pk
+  PENDING#{tenant}`` / ``gsi1sk`` created_at, so one Query of ``gsi1`` lists a tenant's pending
+  approvals, oldest first. ``notified`` is the set of channels already told ("slack",
+  "email:{address}"), so a retried request never sends a notice twice.
+- ``pk TASKAPPROVALS#{task_id}``, ``sk APPROVAL#{id}``: a key-only pointer, written in the same
+  transaction, so a task's approvals are one Query (no Scan), in a partition of its own that the
+  task's timeline query never reads.
+
+The approval id is derived from (task, step, call id): a retried request maps to the same item and
+the conditional put makes it a no-op. Deciding is one conditional update ``pending → approved |
+denied``: that update, not the Step Functions call, is the single-use guarantee, so a crash or a
+double click can never approve twice. The raw task token stays in the item: no link, message,
+page or API answer carries it (``ApprovalRecord.public()`` leaves it out).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import html
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import partial
+from typing import Any, Literal
+
+from docket import aws
+from docket.agent.models import ApprovalRecord, ApprovalStatus
+from docket.agent.notify import Emailer, EmailMessage, SlackPoster, get_emailer, get_slack
+from docket.agent.workflow import DENIED_ERROR, StepFunctions
+from docket.config import Settings
+from docket.errors import (
+    ApprovalClosed,
+    InvalidSignature,
+    NotFound,
+    StoreUnavailable,
+    ToolError,
+    ToolUnavailable,
+)
+from docket.models import utcnow
+from docket.observability import logger
+from docket.store.dynamodb import codec
+
+Channel = Literal["email", "slack", "api"]
+
+SLACK_MAX_AGE_S = 5 * 60
+_SLACK_FIELD_MAX = 1900  # Slack caps a field's text at 2000 characters
+_JSON_FIELDS = ("arguments", "summary")  # stored as JSON text: DynamoDB numbers drop floats
+
+
+def approval_id_for(task_id: str, step: int, call_id: str) -> str:
+    """The same (task, step, call) always gets the same id: retries cannot create a second."""
+    digest = hashlib.sha256(f"{task_id}\x1f{step}\x1f{call_id}".encode()).hexdigest()
+    return "apv_" + digest[:24]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _is_conditional_failure(exc: Exception) -> bool:
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "an unknown time"
+
+
+def closed_message(record: ApprovalRecord) -> str:
+    """Why a decision is no longer possible, as a sentence for a person."""
+    if record.status in ("approved", "denied"):
+        return (
+            f"This request was already {record.status} by {record.decided_by} "
+            f"at {_when(record.decided_at)}."
+        )
+    if record.status == "cancelled":
+        return "This request was cancelled: the task was stopped."
+    if record.status == "expired":
+        if record.decided_at is not None and record.decided_at < record.expires_at:
+            return "This request is closed: the task has already ended."
+        return f"This request expired at {_when(record.expires_at)}."
+    return "This request is still waiting for a decision."
+
+
+class ApprovalService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        table_name: str | None = None,
+        stepfunctions: StepFunctions | None = None,
+        emailer_factory: Callable[[], Emailer] | None = None,
+        slack_factory: Callable[[], SlackPoster] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.table_name = table_name or settings.agent_table
+        self.stepfunctions = stepfunctions or StepFunctions()
+        self._emailer = emailer_factory or (lambda: get_emailer(settings))
+        self._slack = slack_factory or (lambda: get_slack(settings))
+        self._now = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApprovalService:
+        """The deployed wiring: the agent table, Step Functions, SES or the outbox, Slack."""
+        return cls(settings)
+
+    @property
+    def _ddb(self) -> Any:
+        return aws.client("dynamodb")
+
+    # --- request -------------------------------------------------------------------------------
+
+    def request(self, record: ApprovalRecord) -> ApprovalRecord:
+        """Store the approval (once per task, step and call) and notify the approvers (once each).
+
+        A repeat with a new task token (a retried waitForTaskToken state gets a new one) refreshes
+        the stored token while the approval is pending, so the decision reaches the live wait.
+        """
+        approval_id = approval_id_for(record.task_id, record.step, record.call_id)
+        record = record.model_copy(update={"approval_id": approval_id, "status": "pending"})
+        notified: set[str] = set()
+        if not self._create(record):
+            item = self._item(approval_id)
+            if item is None:  # created and gone between the two calls: nothing to notify
+                raise StoreUnavailable(f"approval {approval_id} vanished while being requested")
+            notified = set(item.get("notified", {}).get("SS", []))
+            existing = self._record(item)
+            if existing.status == "pending" and existing.task_token != record.task_token:
+                self._refresh_token(existing, record)
+            elif existing.status != "pending":
+                return existing
+            record = existing.model_copy(
+                update={"task_token": record.task_token, "execution_arn": record.execution_arn}
+            )
+        self._notify(record, notified)
+        return record
+
+    def _create(self, record: ApprovalRecord) -> bool:
+        data = self._to_item(record)
+        data.update(gsi1pk=f"PENDING#{record.tenant}", gsi1sk=data["created_at"])
+        pointer = {"pk": f"TASKAPPROVALS#{record.task_id}", "sk": f"APPROVAL#{record.approval_id}"}
+        new = "attribute_not_exists(pk)"
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": codec.to_item(data),
+                            "ConditionExpression": new,
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": codec.to_item({**pointer, "approval_id": record.approval_id}),
+                            "ConditionExpression": new,
+                        }
+                    },
+                ]
+            )
+        except Exception as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise StoreUnavailable(f"cannot store approval {record.approval_id}: {exc}") from exc
+        logger.info("approval requested", approval_id=record.approval_id, tool=record.tool)
+        return True
+
+    def _refresh_token(self, existing: ApprovalRecord, record: ApprovalRecord) -> None:
+        self._update(
+            existing.approval_id,
+            expect="pending",
+            set_={"task_token": record.task_token, "execution_arn": record.execution_arn},
+        )
+
+    def _notify(self, record: ApprovalRecord, notified: set[str]) -> None:
+        """Tell each channel not yet told; raise only when every channel failed (a retry then
+        tries again), since one working channel is enough to reach a decision."""
+        channels: dict[str, Callable[[], None]] = {}
+        slack_channel = self.settings.approval_slack_channel
+        if slack_channel:
+            channels["slack"] = lambda: self._notify_slack(record, slack_channel)
+        for address in sorted(self.settings.approval_emails):
+            channels[f"email:{address}"] = partial(self._notify_email, record, address)
+        if not channels:
+            logger.warning("no approval channels configured", approval_id=record.approval_id)
+            return
+        failures: list[str] = []
+        for name, send in channels.items():
+            if name in notified:
+                continue
+            try:
+                send()
+            except ToolError as exc:  # ToolUnavailable, or an address SES will not take
+                logger.warning("approval notice failed", channel=name, error=exc.message)
+                failures.append(f"{name}: {exc.message}")
+                continue
+            self._mark_notified(record.approval_id, name)
+            notified.add(name)
+        if failures and not notified:
+            raise ToolUnavailable(
+                f"approval {record.approval_id} is stored but no approver could be notified: "
+                + "; ".join(failures)
+            )
+
+    def _mark_notified(self, approval_id: str, channel: str) -> None:
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key=self._key(approval_id),
+                UpdateExpression="ADD notified :c",
+                ExpressionAttributeValues={":c": {"SS": [channel]}},
+            )
+        except Exception as exc:
+            raise StoreUnavailable(f"cannot record the notice of {approval_id}: {exc}") from exc
+
+    def _notify_slack(self, record: ApprovalRecord, channel: str) -> None:
+        text = f"Approval needed: {record.tool} requested by {record.requester}"
+        self._slack().post(channel, text, slack_blocks(record))
+
+    def _notify_email(self, record: ApprovalRecord, approver: str) -> None:
+        url = self.link(record.approval_id, approver, record.expires_at)
+        self._emailer().send(approval_email(record, approver, url))
+
+    # --- signed links --------------------------------------------------------------------------
+
+    def _link_mac(self, approval_id: str, approver: str, exp: int) -> str:
+        key = self.settings.approval_link_secret.encode()
+        msg = f"docket-approval-link\x1f{approval_id}\x1f{approver}\x1f{exp}".encode()
+        return _b64(hmac.new(key, msg, hashlib.sha256).digest())
+
+    def sign(self, approval_id: str, approver: str, expires_at: datetime) -> str:
+        """``{approver, base64url}.{expiry, epoch seconds}.{HMAC-SHA256, base64url}``."""
+        exp = int(expires_at.timestamp())
+        return f"{_b64(approver.encode())}.{exp}.{self._link_mac(approval_id, approver, exp)}"
+
+    def link(self, approval_id: str, approver: str, expires_at: datetime) -> str:
+        base = self.settings.approval_base_url.rstrip("/")
+        return f"{base}/approvals/{approval_id}?sig={self.sign(approval_id, approver, expires_at)}"
+
+    def verify_link(self, approval_id: str, sig: str | None) -> str:
+        """The approver the link was made for; ``InvalidSignature`` if forged, altered or old."""
+        parts = (sig or "").split(".")
+        if len(parts) != 3 or not parts[1].isdigit():
+            raise InvalidSignature("this link is not valid")
+        try:
+            approver = _unb64(parts[0]).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise InvalidSignature("this link is not valid") from None
+        exp = int(parts[1])
+        expected = self._link_mac(approval_id, approver, exp)
+        if not hmac.compare_digest(expected.encode(), parts[2].encode()):
+            raise InvalidSignature("this link is not valid")
+        if exp <= self._now().timestamp():
+            raise InvalidSignature("this link has expired")
+        return approver
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def get(self, approval_id: str) -> ApprovalRecord | None:
+        item = self._item(approval_id)
+        return self._record(item) if item else None
+
+    def list_pending(self, tenant: str) -> list[ApprovalRecord]:
+        items = self._query(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :p",
+            ExpressionAttributeValues={":p": {"S": f"PENDING#{tenant}"}},
+            ScanIndexForward=True,
+        )
+        return [self._record(i) for i in items]
+
+    def for_task(self, task_id: str) -> list[ApprovalRecord]:
+        """A task's approvals, oldest first (through the pointer items)."""
+        pointers = self._query(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+            ExpressionAttributeValues={
+                ":p": {"S": f"TASKAPPROVALS#{task_id}"},
+                ":s": {"S": "APPROVAL#"},
+            },
+        )
+        records = [r for p in pointers if (r := self.get(str(p["approval_id"]["S"])))]
+        return sorted(records, key=lambda r: r.created_at)
+
+    def _item(self, approval_id: str) -> dict[str, Any] | None:
+        try:
+            resp = self._ddb.get_item(
+                TableName=self.table_name, Key=self._key(approval_id), ConsistentRead=True
+            )
+        except Exception as exc:
+            raise StoreUnavailable(f"cannot read approval {approval_id}: {exc}") from exc
+        return resp.get("Item")  # type: ignore[no-any-return]
+
+    def _query(self, **kwargs: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        try:
+            while True:
+                resp = self._ddb.query(TableName=self.table_name, **kwargs)
+                items.extend(resp.get("Items", []))
+                if "LastEvaluatedKey" not in resp:
+                    return items
+                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        except Exception as exc:
+            raise StoreUnavailable(f"cannot query approvals: {exc}") from exc
+
+    # --- decisions -----------------------------------------------------------------------------
+
+    def check_open(self, record: ApprovalRecord) -> None:
+        """``ApprovalClosed`` unless a decision can still reach the task; an approval found
+        expired, or whose task has ended, is marked expired on the way."""
+        if record.status != "pending":
+            raise ApprovalClosed(closed_message(record))
+        now = self._now()
+        if now >= record.expires_at:
+            raise ApprovalClosed(closed_message(self._expire(record, "pending", now)))
+        if self.stepfunctions.status(record.execution_arn) != "RUNNING":
+            raise ApprovalClosed(closed_message(self._expire(record, "pending", now)))
+
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        approve: bool,
+        decided_by: str,
+        channel: Channel,
+        comment: str | None = None,
+    ) -> ApprovalRecord:
+        record = self.get(approval_id)
+        if record is None:
+            raise NotFound(f"approval {approval_id} not found")
+        self.check_open(record)
+        status: ApprovalStatus = "approved" if approve else "denied"
+        now = self._now()
+        decided = self._update(
+            approval_id,
+            expect="pending",
+            set_={
+                "status": status,
+                "decided_by": decided_by,
+                "decided_at": now.isoformat(),
+                "decision_channel": channel,
+                "comment": comment or None,
+            },
+            remove=("gsi1pk", "gsi1sk"),
+        )
+        if decided is None:  # someone else decided first
+            raise ApprovalClosed(closed_message(self._require(approval_id)))
+        try:
+            if approve:
+                self.stepfunctions.succeed(
+                    record.task_token,
+                    {
+                        "approved": True,
+                        "approval_id": approval_id,
+                        "decided_by": decided_by,
+                        "comment": comment,
+                    },
+                )
+            else:
+                cause = {"approval_id": approval_id, "decided_by": decided_by, "comment": comment}
+                self.stepfunctions.fail(
+                    record.task_token, error=DENIED_ERROR, cause=json.dumps(cause)
+                )
+        except ApprovalClosed:
+            raise ApprovalClosed(closed_message(self._expire(decided, status, now))) from None
+        except StoreUnavailable:
+            self._reopen(decided)  # the decision never reached the task: let it be made again
+            raise
+        logger.info("approval decided", approval_id=approval_id, status=status, channel=channel)
+        return decided
+
+    def cancel_for_task(self, task_id: str) -> list[ApprovalRecord]:
+        """Close the task's pending approvals (the task was stopped); returns those closed."""
+        closed = []
+        for record in self.for_task(task_id):
+            if record.status == "pending":
+                done = self._update(
+                    record.approval_id,
+                    expect="pending",
+                    set_={"status": "cancelled", "decided_at": self._now().isoformat()},
+                    remove=("gsi1pk", "gsi1sk"),
+                )
+                if done is not None:
+                    closed.append(done)
+        return closed
+
+    def expire_for_call(self, task_id: str, step: int, call_id: str) -> ApprovalRecord | None:
+        """The wait for this call's approval timed out (States.Timeout): close its record, so
+        the page and the lists stop offering a decision that can no longer reach the task."""
+        record = self.get(approval_id_for(task_id, step, call_id))
+        if record is None or record.status != "pending":
+            return record
+        return self._expire(record, "pending", self._now())
+
+    def _expire(self, record: ApprovalRecord, expect: str, now: datetime) -> ApprovalRecord:
+        expired = self._update(
+            record.approval_id,
+            expect=expect,
+            set_={"status": "expired", "decided_at": now.isoformat()},
+            remove=("gsi1pk", "gsi1sk"),
+        )
+        return expired or self._require(record.approval_id)
+
+    def _reopen(self, decided: ApprovalRecord) -> None:
+        try:
+            self._update(
+                decided.approval_id,
+                expect=decided.status,
+                set_={
+                    "status": "pending",
+                    "gsi1pk": f"PENDING#{decided.tenant}",
+                    "gsi1sk": decided.created_at.isoformat(),
+                },
+                remove=("decided_by", "decided_at", "decision_channel", "comment"),
+            )
+        except StoreUnavailable:
+            logger.exception("cannot reopen approval", approval_id=decided.approval_id)
+
+    def _require(self, approval_id: str) -> ApprovalRecord:
+        record = self.get(approval_id)
+        if record is None:
+            raise NotFound(f"approval {approval_id} not found")
+        return record
+
+    def _update(
+        self,
+        approval_id: str,
+        *,
+        expect: str,
+        set_: Mapping[str, Any],
+        remove: tuple[str, ...] = (),
+    ) -> ApprovalRecord | None:
+        """Conditional on the current status; the new record, or None if the status differs."""
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":expect": {"S": expect}}
+        sets, removes = [], [f"#r{i}" for i in range(len(remove))]
+        names.update({f"#r{i}": n for i, n in enumerate(remove)})
+        for i, (name, value) in enumerate(set_.items()):
+            if value is None:
+                names[f"#n{i}"] = name
+                removes.append(f"#n{i}")
+                continue
+            names[f"#n{i}"] = name
+            values[f":v{i}"] = codec._ser.serialize(value)
+            sets.append(f"#n{i} = :v{i}")
+        expr = ("SET " + ", ".join(sets) if sets else "") + (
+            " REMOVE " + ", ".join(removes) if removes else ""
+        )
+        try:
+            resp = self._ddb.update_item(
+                TableName=self.table_name,
+                Key=self._key(approval_id),
+                UpdateExpression=expr.strip(),
+                ConditionExpression="attribute_exists(pk) AND #status = :expect",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except Exception as exc:
+            if _is_conditional_failure(exc):
+                return None
+            raise StoreUnavailable(f"cannot update approval {approval_id}: {exc}") from exc
+        return self._record(resp["Attributes"])
+
+    # --- items ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(approval_id: str) -> dict[str, Any]:
+        return {"pk": {"S": f"APPROVAL#{approval_id}"}, "sk": {"S": "APPROVAL"}}
+
+    @staticmethod
+    def _to_item(record: ApprovalRecord) -> dict[str, Any]:
+        data = record.model_dump(mode="json")
+        for name in _JSON_FIELDS:
+            data[name] = json.dumps(data[name])
+        return {"pk": f"APPROVAL#{record.approval_id}", "sk": "APPROVAL", **data}
+
+    @staticmethod
+    def _record(item: dict[str, Any]) -> ApprovalRecord:
+        data = codec.from_item(item)
+        for name in _JSON_FIELDS:
+            if isinstance(data.get(name), str):
+                data[name] = json.loads(data[name])
+        return ApprovalRecord.model_validate(data)
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+def _slack_escape(text: str) -> str:
+    """Slack's three control characters: a summary cannot ping @channel or fake a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slack_blocks(record: ApprovalRecord) -> list[dict[str, Any]]:
+    """Block Kit: what will happen, then Approve and Deny buttons carrying the approval id."""
+    fields = [
+        {
+            "type": "mrkdwn",
+            "text": _cut(f"*{_slack_escape(label)}*\n{_slack_escape(value)}", _SLACK_FIELD_MAX),
+        }
+        for label, value in record.summary
+    ]
+    intro = (
+        f"*{_slack_escape(record.requester)}* wants the agent to run "
+        f"*{_slack_escape(record.tool)}* (task `{record.task_id}`). "
+        f"The request expires {_when(record.expires_at)}."
+    )
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(f"Approval needed: {record.tool}", 150)},
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": intro}},
+    ]
+    blocks += [{"type": "section", "fields": fields[i : i + 10]} for i in range(0, len(fields), 10)]
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": "approval",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Approve"},
+                    "style": "primary",
+                    "action_id": "approve",
+                    "value": record.approval_id,
+                },
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Deny"},
+                    "style": "danger",
+                    "action_id": "deny",
+                    "value": record.approval_id,
+                },
+            ],
+        }
+    )
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{record.approval_id}"}]}
+    )
+    return blocks
+
+
+def approval_email(record: ApprovalRecord, approver: str, url: str) -> EmailMessage:
+    """The notice for one approver: the summary, and a link signed for them alone."""
+    lines = "\n".join(
+        f"{label}:\n" + "\n".join(f"    {line}" for line in value.splitlines() or [""])
+        for label, value in record.summary
+    )
+    text = (
+        f"{record.requester} asked the docket agent to run {record.tool} "
+        f"(task {record.task_id}).\n\nWhat will happen:\n\n{lines}\n\n"
+        f"Approve or deny it here: {url}\n\n"
+        f"This link is for {approver} and expires {_when(record.expires_at)}.\n"
+    )
+    rows = "".join(
+        f"<dt><strong>{html.escape(label)}</strong></dt><dd><pre>{html.escape(value)}</pre></dd>"
+        for label, value in record.summary
+    )
+    body_html = (
+        f"<p>{html.escape(record.requester)} asked the docket agent to run "
+        f"<strong>{html.escape(record.tool)}</strong> (task {html.escape(record.task_id)}).</p>"
+        f"<dl>{rows}</dl>"
+        f'<p><a href="{html.escape(url)}">Review and approve or deny</a></p>'
+        f"<p>This link is for {html.escape(approver)} and expires "
+        f"{html.escape(_when(record.expires_at))}.</p>"
+    )
+    return EmailMessage(
+        to=(approver,),
+        subject=f"Approval needed: {record.tool} (task {record.task_id})",
+        text=text,
+        html=body_html,
+    )
+
+
+# --- Slack request signatures -------------------------------------------------------------------
+
+
+def verify_slack_request(
+    settings: Settings,
+    headers: Mapping[str, str],
+    raw_body: bytes | str,
+    now: float | None = None,
+) -> None:
+    """Slack's v0 signature: a fresh timestamp (5 minutes) and an HMAC of ``v0:{ts}:{body}``."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    ts = lowered.get("x-slack-request-timestamp", "")
+    signature = lowered.get("x-slack-signature", "")
+    if not ts.isdigit() or not signature:
+        raise InvalidSignature("missing Slack signature headers")
+    current = time.time() if now is None else now
+    if abs(current - int(ts)) > SLACK_MAX_AGE_S:
+        raise InvalidSignature("the Slack request is too old")
+    body = raw_body.encode() if isinstance(raw_body, str) else raw_body
+    mac = hmac.new(
+        settings.slack_signing_secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256
+    )
+    if not hmac.compare_digest(("v0=" + mac.hexdigest()).encode(), signature.encode()):
+        raise InvalidSignature("the Slack signature does not match")
