@@ -323,3 +323,12 @@ def test_approvals_decide_403_names_the_missing_scope(
     assert cli.main(["approvals", "approve", APV_ID, "--token", "t", *URL]) == 2
     err = capsys.readouterr().err
     assert "HTTP 403: missing scope" in err and "scope approvals" in err
+
+
+def test_tasks_stop_deletes_the_task_and_prints_its_status(
+    api: Callable[..., StubApi], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stub = api({("DELETE", f"/tasks/{TASK_ID}"): [(202, {"task": task("stopped")})]})
+    assert cli.main(["tasks", "stop", TASK_ID, *URL]) == 0
+    assert stub.made() == [("DELETE", f"/tasks/{TASK_ID}")]
+    assert capsys.readouterr().out.strip() == f"{TASK_ID}  stopped"

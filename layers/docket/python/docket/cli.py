@@ -399,6 +399,10 @@ def print_task_outcome(body: dict[str, Any]) -> None:
 
 def cmd_tasks(args: argparse.Namespace) -> int:
     client = _client(args)
+    if args.tasks_cmd == "stop":
+        task = client.json("DELETE", f"/tasks/{args.id}", ok=(200, 202))["task"]
+        print(f"{task['task_id']}  {task['status']}")
+        return 0
     body = client.json("GET", f"/tasks/{args.id}")
     if args.json:
         print(json.dumps(body, indent=2))
@@ -586,12 +590,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the API's response body")
     p.set_defaults(func=cmd_task)
 
-    p = sub.add_parser("tasks", help="show an agent task and its timeline")
+    p = sub.add_parser("tasks", help="show an agent task and its timeline, or stop it")
     tsub = p.add_subparsers(dest="tasks_cmd", required=True)
     tp = tsub.add_parser("show")
     tp.add_argument("id")
     client_opts(tp)
     tp.add_argument("--json", action="store_true", help="print the API's response body")
+    tp.set_defaults(func=cmd_tasks)
+    tp = tsub.add_parser("stop", help="stop the task (pending approvals are cancelled)")
+    tp.add_argument("id")
+    client_opts(tp)
     tp.set_defaults(func=cmd_tasks)
 
     p = sub.add_parser("approvals", help="list, approve or deny pending tool calls")

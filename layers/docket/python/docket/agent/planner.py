@@ -289,10 +289,14 @@ def _names(hit: Hit, subject: str) -> bool:
     return bool(pattern.search(hit.title) or pattern.search(hit.text))
 
 
+_HEADING_RE = re.compile(r"(?m)^[ \t]{0,3}#{1,6}[ \t]+[^\n]*$")
+
+
 def excerpt(text: str, topic: str, limit: int = EXCERPT_CHARS) -> str:
     """The sentence that best matches the topic, with the next (else the previous) one when both
     fit in ``limit``: one or two whole sentences, never a cut one unless a single is too long."""
-    flat = " ".join(text.split())
+    body = _HEADING_RE.sub("", text)  # a Markdown heading is a label, not a sentence
+    flat = " ".join((body if body.strip() else text).split())
     sentences = [s for s in _SENTENCE_RE.split(flat) if s] or [""]
     keys = {w.lower()[:5] for w in _WORD_RE.findall(topic) if len(w) >= 3} - _STOPWORDS
 

@@ -8,6 +8,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from docket.local.cloud import REPO_ROOT
 
@@ -32,6 +33,7 @@ QUESTIONS = [
 ]
 
 
+APPROVER = "approver@example.com"
 AGENT_TASK = (
     "Compare the termination clauses in the Acme, Globex and Initech contracts in a table "
     "and e-mail it to legal@example.com"
@@ -69,12 +71,31 @@ def run_agent_demo(url: list[str], root: Path) -> int:
     print(f"\n== docket tasks show {task_id} --tenant acme  (after it finishes)")
     _wait_task(url, who, task_id)
     rc = cli.main(["tasks", "show", task_id, *url, *who])
-    outbox = sorted((root / "outbox").glob("*.eml"))
-    print(f"\n== e-mails sent: {len(outbox)} (outbox/ in the data directory)")
-    for path in outbox:
-        print(f"-- {path.name}")
-        print(path.read_text(errors="replace"))
+    import email
+
+    mails = [
+        email.message_from_bytes(p.read_bytes()) for p in sorted((root / "outbox").glob("*.eml"))
+    ]
+    notices = [m for m in mails if APPROVER in (m["To"] or "")]
+    sent = [m for m in mails if "legal@example.com" in (m["To"] or "")]
+    for notice in notices:
+        link = next((w for w in _text(notice).split() if "/approvals/apv_" in w), "")
+        print(f"\n== the approver's e-mail ({APPROVER}) links to the approval page:\n{link}")
+    print(f"\n== e-mails sent to legal@example.com: {len(sent)} (outbox/*.eml in {root})")
+    for message in sent:
+        print(f"From: {message['From']}\nTo: {message['To']}\nSubject: {message['Subject']}\n")
+        print(_text(message))
+    if len(sent) != 1:
+        rc = 1
     return rc
+
+
+def _text(message: Any) -> str:
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            return payload.decode() if isinstance(payload, bytes) else str(payload)
+    return ""
 
 
 def _wait_task(url: list[str], who: list[str], task_id: str, timeout: float = 60) -> None:
@@ -109,7 +130,8 @@ def run_demo(*, keep: bool = False, data_dir: str | None = None) -> int:
     root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="docket-demo-"))
     paths = [str(p) for p in SAMPLES if p.exists()]
     started = time.perf_counter()
-    cloud = LocalCloud(root).start(s3_port=_free_port())
+    # approvals are e-mailed to this approver (a signed link to the approval page)
+    cloud = LocalCloud(root, env={"DOCKET_APPROVAL_EMAILS": APPROVER}).start(s3_port=_free_port())
     gateway = Gateway(cloud, port=_free_port()).start()
     print(f"== local cloud up: API {gateway.url}, S3 {cloud.s3_endpoint}, data {root}")
     try:
