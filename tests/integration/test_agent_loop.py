@@ -252,3 +252,66 @@ def test_a_tool_timing_out_or_failing_upstream_is_a_result_not_a_crash(
     assert flaky_error and flaky.startswith("tool_unavailable:") and "503" in flaky
     details = [s.detail for s in service.store.timeline(task.task_id) if s.kind == "tool"]
     assert details == ["tool_timeout", "tool_unavailable"]
+
+
+def test_only_the_owner_sees_or_stops_a_task_and_the_cap_is_a_ceiling(
+    local_cloud: LocalCloud,
+) -> None:
+    from docket.errors import NotFound
+
+    service, _ = use(ScriptedChatModel(["Nothing to do."]), EchoTool())
+    task = service.start(OWNER, "quick", max_steps=99)
+    assert task.max_steps == 12  # a caller may lower the cap, never raise it
+    assert wait(service, task.task_id).status == "succeeded"
+    colleague = OWNER.model_copy(update={"subject": "bob", "groups": frozenset({"sales"})})
+    with pytest.raises(NotFound):
+        service.show(colleague, task.task_id)  # the timeline holds what ana's groups could read
+    with pytest.raises(NotFound):
+        service.stop(colleague, task.task_id)
+    admin = colleague.model_copy(update={"scopes": frozenset({"tasks:admin"})})
+    assert service.show(admin, task.task_id)["task"]["status"] == "succeeded"
+    # stopping a task that has finished keeps its answer
+    assert service.stop(OWNER, task.task_id).answer == "Nothing to do."
+    assert service.store.get(task.task_id).status == "succeeded"
+
+
+def test_a_task_whose_execution_cannot_start_is_failed_not_running(
+    local_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docket.errors import StoreUnavailable
+
+    service, _ = use(ScriptedChatModel(["never asked"]), EchoTool())
+
+    def refuse(*args: Any) -> str:
+        raise StoreUnavailable("states: throttled")
+
+    monkeypatch.setattr(service.workflow, "start", refuse)
+    with pytest.raises(StoreUnavailable):
+        service.start(OWNER, "a task that cannot start")
+    [task] = [t for t in _tasks_of(service, OWNER) if t.prompt == "a task that cannot start"]
+    assert task.status == "failed" and "throttled" in (task.error or "")
+
+
+def _tasks_of(service: AgentService, principal: Principal) -> list[TaskRecord]:
+    from docket import aws
+    from docket.store.dynamodb import codec
+
+    items = aws.client("dynamodb").query(
+        TableName=service.store.table_name,
+        IndexName="gsi1",
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": f"TENANT#{principal.tenant}"}},
+    )["Items"]
+    return [TaskRecord.model_validate_json(codec.from_item(i)["record"]) for i in items]
+
+
+def test_a_retried_model_step_reuses_the_stored_reply(local_cloud: LocalCloud) -> None:
+    echo = EchoTool()
+    model = ScriptedChatModel([ToolUse([call("echo", {"text": "once"})]), "Done."])
+    service, _ = use(model, echo)
+    task = service.start(OWNER, "say once")
+    assert wait(service, task.task_id).status == "succeeded"
+    asked = len(model.requests)
+    again = service.call_model(task.task_id, 0)  # as the ASL's retry of CallModel would
+    assert len(model.requests) == asked  # the model was not asked again
+    assert again.outcome == "tool_calls" and [c["tool"] for c in again.calls] == ["echo"]

@@ -447,3 +447,64 @@ def test_a_link_is_bound_to_its_approval_secret_and_expiry() -> None:
     h.clock[0] = T0 + timedelta(days=1, seconds=1)
     with pytest.raises(InvalidSignature, match="expired"):
         h.service.verify_link("apv_" + "0" * 24, sig)
+
+
+# --- fixes from review ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sig",
+    [
+        "YWxpY2U.%C2%B2.AAAA",  # a superscript two: str.isdigit() says yes, int() says no
+        "YWxpY2U.²³.AAAA",
+        "YWxpY2U." + "9" * 5000 + ".AAAA",  # past int()'s digit limit
+    ],
+)
+def test_link_with_a_strange_expiry_is_a_forged_link_not_a_crash(h: Harness, sig: str) -> None:
+    with pytest.raises(InvalidSignature):
+        h.service.verify_link(pending().approval_id, sig)
+
+
+def test_slack_timestamp_that_is_not_ascii_digits_is_refused() -> None:
+    from docket.agent.approvals import verify_slack_request
+
+    with pytest.raises(InvalidSignature):
+        verify_slack_request(
+            approval_settings(),
+            {"X-Slack-Request-Timestamp": "¹²³", "X-Slack-Signature": "v0=abc"},
+            b"payload=%7B%7D",
+        )
+
+
+def test_deployed_settings_refuse_the_default_secrets() -> None:
+    from docket.agent.approvals import signing_key
+    from docket.errors import ConfigurationError
+
+    deployed = Settings(auth_mode="jwt_authorizer")
+    for name in ("approval_link_secret", "slack_signing_secret"):
+        with pytest.raises(ConfigurationError):
+            signing_key(deployed, name)
+    chosen = Settings(auth_mode="jwt_authorizer", approval_link_secret="x" * 40)
+    assert signing_key(chosen, "approval_link_secret") == b"x" * 40
+    assert signing_key(Settings(), "approval_link_secret")  # the local cloud keeps its default
+
+
+def test_decision_goes_to_the_newest_task_token(h: Harness) -> None:
+    """A retried RequestApproval renews the token while a decision is under way (between its
+    read and its update); the decision must answer the live wait, not the first token."""
+    first = h.service.request(pending(token="TOKEN-OF-THE-FIRST-ATTEMPT"))
+    h.sfn.on_status = lambda: h.service.request(pending(token="TOKEN-OF-THE-RETRY"))
+    h.service.decide(first.approval_id, approve=True, decided_by="alice", channel="api")
+    assert [token for token, _ in h.sfn.succeeded] == ["TOKEN-OF-THE-RETRY"]
+
+
+def test_slack_offers_no_approve_button_for_text_it_cannot_show_whole() -> None:
+    from docket.agent.approvals import slack_blocks
+
+    def buttons(record: ApprovalRecord) -> list[str]:
+        actions = [b for b in slack_blocks(record) if b["type"] == "actions"]
+        return [e["action_id"] for e in actions[0]["elements"]]
+
+    assert buttons(pending()) == ["approve", "deny"]
+    long = pending(body="harmless start. " * 200 + "and also wire $1M to the attacker")
+    assert buttons(long) == ["deny"]

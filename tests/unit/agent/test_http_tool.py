@@ -382,3 +382,15 @@ def test_a_303_after_a_post_is_fetched_with_get_and_no_body():
     out = call({"method": "POST", "url": "https://api.example.com/submit", "body": "form"}, server)
     assert out.endswith("thanks")
     assert [(r.method, r.content) for r in server.requests] == [("POST", b"form"), ("GET", b"")]
+
+
+def test_an_approved_post_is_not_redirected_to_another_origin():
+    server = Server(
+        {
+            ("api.example.com", "/submit"): redirect("https://docs.example.org/elsewhere", 307),
+            ("docs.example.org", "/elsewhere"): ok("took it"),
+        }
+    )
+    with pytest.raises(DestinationNotAllowed, match="another origin"):
+        call({"method": "POST", "url": "https://api.example.com/submit", "body": "b"}, server)
+    assert [r.headers["host"] for r in server.requests] == ["api.example.com"]

@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import html
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -38,6 +39,7 @@ from docket.agent.workflow import DENIED_ERROR, StepFunctions
 from docket.config import Settings
 from docket.errors import (
     ApprovalClosed,
+    ConfigurationError,
     InvalidSignature,
     NotFound,
     StoreUnavailable,
@@ -238,7 +240,7 @@ class ApprovalService:
     # --- signed links --------------------------------------------------------------------------
 
     def _link_mac(self, approval_id: str, approver: str, exp: int) -> str:
-        key = self.settings.approval_link_secret.encode()
+        key = signing_key(self.settings, "approval_link_secret")
         msg = f"docket-approval-link\x1f{approval_id}\x1f{approver}\x1f{exp}".encode()
         return _b64(hmac.new(key, msg, hashlib.sha256).digest())
 
@@ -254,7 +256,7 @@ class ApprovalService:
     def verify_link(self, approval_id: str, sig: str | None) -> str:
         """The approver the link was made for; ``InvalidSignature`` if forged, altered or old."""
         parts = (sig or "").split(".")
-        if len(parts) != 3 or not parts[1].isdigit():
+        if len(parts) != 3 or not _EPOCH_RE.fullmatch(parts[1]):
             raise InvalidSignature("this link is not valid")
         try:
             approver = _unb64(parts[0]).decode()
@@ -361,7 +363,7 @@ class ApprovalService:
         try:
             if approve:
                 self.stepfunctions.succeed(
-                    record.task_token,
+                    decided.task_token,  # the latest: a retried RequestApproval may have renewed it
                     {
                         "approved": True,
                         "approval_id": approval_id,
@@ -372,7 +374,7 @@ class ApprovalService:
             else:
                 cause = {"approval_id": approval_id, "decided_by": decided_by, "comment": comment}
                 self.stepfunctions.fail(
-                    record.task_token, error=DENIED_ERROR, cause=json.dumps(cause)
+                    decided.task_token, error=DENIED_ERROR, cause=json.dumps(cause)
                 )
         except ApprovalClosed:
             raise ApprovalClosed(closed_message(self._expire(decided, status, now))) from None
@@ -531,28 +533,41 @@ def slack_blocks(record: ApprovalRecord) -> list[dict[str, Any]]:
         {"type": "section", "text": {"type": "mrkdwn", "text": intro}},
     ]
     blocks += [{"type": "section", "fields": fields[i : i + 10]} for i in range(0, len(fields), 10)]
-    blocks.append(
+    buttons = [
         {
-            "type": "actions",
-            "block_id": "approval",
-            "elements": [
-                {
-                    "type": "button",
-                    "text": {"type": "plain_text", "text": "Approve"},
-                    "style": "primary",
-                    "action_id": "approve",
-                    "value": record.approval_id,
-                },
-                {
-                    "type": "button",
-                    "text": {"type": "plain_text", "text": "Deny"},
-                    "style": "danger",
-                    "action_id": "deny",
-                    "value": record.approval_id,
-                },
-            ],
-        }
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Approve"},
+            "style": "primary",
+            "action_id": "approve",
+            "value": record.approval_id,
+        },
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Deny"},
+            "style": "danger",
+            "action_id": "deny",
+            "value": record.approval_id,
+        },
+    ]
+    cut = any(
+        len(f"*{_slack_escape(label)}*\n{_slack_escape(value)}") > _SLACK_FIELD_MAX
+        for label, value in record.summary
     )
+    if cut:  # nobody approves what they could not read: Deny here, Approve where it is shown whole
+        buttons = buttons[1:]
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": "Too long to show in full here: approve from the e-mailed link "
+                        f"or with `docket approvals approve {record.approval_id}`.",
+                    }
+                ],
+            }
+        )
+    blocks.append({"type": "actions", "block_id": "approval", "elements": buttons})
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{record.approval_id}"}]}
     )
@@ -594,6 +609,20 @@ def approval_email(record: ApprovalRecord, approver: str, url: str) -> EmailMess
 # --- Slack request signatures -------------------------------------------------------------------
 
 
+_EPOCH_RE = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True, int() fails
+_DEFAULT_SECRET_MARK = "change-me"
+
+
+def signing_key(settings: Settings, name: str) -> bytes:
+    """A signing secret as bytes. Outside the local cloud, the defaults shipped in the source (or
+    anything short) are refused, so a deployment that forgot a secret fails closed instead of
+    accepting links and Slack requests anyone could sign."""
+    value: str = getattr(settings, name)
+    if settings.auth_mode != "local" and (_DEFAULT_SECRET_MARK in value or len(value) < 32):
+        raise ConfigurationError(f"DOCKET_{name.upper()} must be set to a random secret")
+    return value.encode()
+
+
 def verify_slack_request(
     settings: Settings,
     headers: Mapping[str, str],
@@ -604,14 +633,16 @@ def verify_slack_request(
     lowered = {k.lower(): v for k, v in headers.items()}
     ts = lowered.get("x-slack-request-timestamp", "")
     signature = lowered.get("x-slack-signature", "")
-    if not ts.isdigit() or not signature:
+    if not _EPOCH_RE.fullmatch(ts) or not signature:
         raise InvalidSignature("missing Slack signature headers")
     current = time.time() if now is None else now
     if abs(current - int(ts)) > SLACK_MAX_AGE_S:
         raise InvalidSignature("the Slack request is too old")
     body = raw_body.encode() if isinstance(raw_body, str) else raw_body
     mac = hmac.new(
-        settings.slack_signing_secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256
+        signing_key(settings, "slack_signing_secret"),
+        b"v0:" + ts.encode() + b":" + body,
+        hashlib.sha256,
     )
     if not hmac.compare_digest(("v0=" + mac.hexdigest()).encode(), signature.encode()):
         raise InvalidSignature("the Slack signature does not match")

@@ -44,6 +44,7 @@ from docket.errors import (
     Forbidden,
     InvalidRequest,
     NotFound,
+    StoreUnavailable,
     ToolError,
     ToolTimeout,
 )
@@ -128,31 +129,35 @@ class AgentService:
         arn = self.settings.agent_state_machine_arn
         if not arn:
             raise ConfigurationError("DOCKET_AGENT_STATE_MACHINE_ARN is not set")
+        cap = self.settings.agent_max_steps
+        task_id = new_task_id()
         task = TaskRecord(
-            task_id=new_task_id(),
+            task_id=task_id,
             tenant=principal.tenant,
             owner=principal.subject,
             groups=sorted(principal.groups),
             prompt=prompt,
             model=self.model.name,
-            max_steps=max_steps or self.settings.agent_max_steps,
+            max_steps=min(max_steps or cap, cap),  # a caller may ask for fewer steps, not more
+            # known before the start, so the record is never rewritten behind a running execution
+            execution_arn=arn.replace(":stateMachine:", ":execution:", 1) + ":" + task_id,
         )
         self.store.create(task)
-        self.store.put_message(task.task_id, 0, 0, ChatMessage(role="user", content=prompt))
-        execution = self.workflow.start(
-            arn,
-            task.task_id,
-            {
-                "task_id": task.task_id,
-                "step": 0,
-                "config": {
-                    "max_steps": task.max_steps,
-                    "approval_timeout_seconds": self.settings.approval_timeout_seconds,
-                },
+        self.store.put_message(task_id, 0, 0, ChatMessage(role="user", content=prompt))
+        payload = {
+            "task_id": task_id,
+            "step": 0,
+            "config": {
+                "max_steps": task.max_steps,
+                "approval_timeout_seconds": self.settings.approval_timeout_seconds,
             },
-        )
-        task = task.model_copy(update={"execution_arn": execution})
-        self.store.save(task, unless_terminal=True)
+        }
+        try:
+            self.workflow.start(arn, task_id, payload)
+        except StoreUnavailable as exc:
+            failed = {"status": "failed", "error": exc.message, "finished_at": utcnow()}
+            self.store.save(task.model_copy(update=failed))
+            raise
         logger.info("task started", task_id=task.task_id, tenant=task.tenant)
         return task
 
@@ -163,7 +168,11 @@ class AgentService:
         return task
 
     def show(self, principal: Principal, task_id: str) -> dict[str, Any]:
+        """The timeline holds what the owner's groups could read: only the owner (or a tasks
+        admin) sees it; to anyone else in the tenant the task does not exist."""
         task = self.get(principal, task_id)
+        if not _may_manage(principal, task):
+            raise NotFound(f"task {task_id} not found")
         approvals = [a.public() for a in self.approvals.for_task(task_id)]
         return {
             "task": task.model_dump(mode="json"),
@@ -173,8 +182,8 @@ class AgentService:
 
     def stop(self, principal: Principal, task_id: str) -> TaskRecord:
         task = self.get(principal, task_id)
-        if principal.subject != task.owner and "tasks:admin" not in principal.scopes:
-            raise Forbidden("only the task's owner can stop it")
+        if not _may_manage(principal, task):
+            raise NotFound(f"task {task_id} not found")
         if task.status in TERMINAL_STATUSES:
             return task
         if task.execution_arn:
@@ -188,7 +197,8 @@ class AgentService:
                 "finished_at": utcnow(),
             }
         )
-        self.store.save(task)
+        if not self.store.save(task, unless_terminal=True):
+            return self.store.get(task_id)  # it finished meanwhile: keep its answer
         self.approvals.cancel_for_task(task_id)
         return task
 
@@ -199,6 +209,14 @@ class AgentService:
 
     def call_model(self, task_id: str, step: int) -> ModelOutcome:
         task = self.store.get(task_id)
+        earlier = self.store.get_message(task_id, step + 1, 0)
+        if earlier is not None:
+            # a retry after the reply was stored: asking again would pay twice and could leave
+            # results of the first reply's calls without their call in the conversation
+            calls, _ = self._check_calls(task_id, step, earlier.tool_calls)
+            if not earlier.tool_calls:
+                return ModelOutcome(step=step + 1, outcome="final")
+            return ModelOutcome(step=step + 1, outcome="tool_calls", calls=calls)
         messages = self.store.messages(task_id)
         request = ChatRequest(
             system=SYSTEM_PROMPT,
@@ -403,7 +421,7 @@ class AgentService:
             return {"call_id": call_id, "status": "skipped", "reason": f"task {task.status}"}
         call, checked = self._call(task_id, step, call_id)
         if checked.risk == "high":
-            self._check_approval(task_id, step, call_id, approval)
+            self._check_approval(task_id, step, call_id, approval, checked)
         principal = Principal(
             subject=task.owner,
             tenant=task.tenant,
@@ -455,7 +473,12 @@ class AgentService:
         return {"call_id": call_id, "status": status}
 
     def _check_approval(
-        self, task_id: str, step: int, call_id: str, approval: dict[str, Any] | None
+        self,
+        task_id: str,
+        step: int,
+        call_id: str,
+        approval: dict[str, Any] | None,
+        checked: ValidatedCall,
     ) -> None:
         """A high-risk call runs only with an approval granted by a person for exactly this call:
         the stored record decides, not the state's input."""
@@ -465,6 +488,7 @@ class AgentService:
             record is None
             or record.status != "approved"
             or (record.task_id, record.step, record.call_id) != (task_id, step, call_id)
+            or record.arguments != checked.args.model_dump(mode="json")
         ):
             raise Forbidden(f"call {call_id} of task {task_id} has no granted approval")
 
@@ -542,6 +566,7 @@ class AgentService:
             StepRecord(
                 task_id=task_id,
                 seq=task.steps,
+                n=99,  # after anything else recorded at this step (a budget refusal)
                 kind="finish",
                 status="ok" if task.status == "succeeded" else "error",
                 result=_preview(task.answer),
@@ -551,6 +576,10 @@ class AgentService:
         self.store.save(task, unless_terminal=True)  # last: readers wait for this status
         self.approvals.cancel_for_task(task_id)
         return {"task_id": task_id, "status": task.status}
+
+
+def _may_manage(principal: Principal, task: TaskRecord) -> bool:
+    return principal.subject == task.owner or "tasks:admin" in principal.scopes
 
 
 def _decision_text(cause: str, record: ApprovalRecord | None) -> str:

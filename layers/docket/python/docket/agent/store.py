@@ -150,6 +150,16 @@ class TaskStore:
         self.put_blob(key, message.model_dump_json().encode(), "application/json")
         return key
 
+    def get_message(self, task_id: str, turn: int, n: int) -> ChatMessage | None:
+        key = self._message_key(task_id, turn, n)
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise _wrap(exc, f"get {key}") from exc
+        return ChatMessage.model_validate_json(body)
+
     def messages(self, task_id: str) -> list[ChatMessage]:
         prefix = f"tasks/{task_id}/messages/"
         keys: list[str] = []

@@ -26,7 +26,12 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from pydantic import BaseModel, Field
 
 from docket import errors
-from docket.agent.approvals import ApprovalService, closed_message, verify_slack_request
+from docket.agent.approvals import (
+    ApprovalService,
+    closed_message,
+    signing_key,
+    verify_slack_request,
+)
 from docket.agent.models import ApprovalRecord
 from docket.auth import principal_from_event
 from docket.config import Settings, get_settings
@@ -102,7 +107,7 @@ def decide_approval(approval_id: ApprovalId, body: DecisionRequest) -> dict[str,
 
 
 def _csrf_token(settings: Settings, cookie: str, approval_id: str) -> str:
-    key = settings.approval_link_secret.encode()
+    key = signing_key(settings, "approval_link_secret")
     msg = f"docket-approval-csrf\x1f{cookie}\x1f{approval_id}".encode()
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
 

@@ -325,6 +325,12 @@ def _fetch(
                         if len(redirects) == MAX_REDIRECTS:
                             raise ToolError(f"more than {MAX_REDIRECTS} redirects from {args.url}")
                         nxt = check_destination(urljoin(target.url, location), services)
+                        if method != "GET" and nxt[0].origin != target.origin:
+                            # the approver approved this method and body for this origin only
+                            raise DestinationNotAllowed(
+                                f"{target.url} redirected the approved {method} to another "
+                                f"origin ({nxt[0].origin}); it was not followed"
+                            )
                         if response.status_code == 303 or (
                             response.status_code in (301, 302) and method != "GET"
                         ):
