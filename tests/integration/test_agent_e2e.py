@@ -116,6 +116,8 @@ def test_compare_contracts_and_email_after_approval(agent_cloud: tuple[LocalClou
     tools = [s["tool"] for s in body["timeline"] if s["kind"] == "tool"]
     assert tools.count("search_documents") == 3 and "make_table" in tools
     assert tools[-1] == "send_email"
+    [entry] = [s for s in body["timeline"] if s["kind"] == "approval"]
+    assert entry["status"] == "approved" and entry["detail"].endswith(": checked")
     decided = [a for a in body["approvals"] if a["approval_id"] == approval["approval_id"]]
     assert decided[0]["status"] == "approved" and decided[0]["comment"] == "checked"
 

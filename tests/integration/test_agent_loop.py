@@ -125,8 +125,11 @@ def test_denied_call_does_not_run_and_the_model_is_told(local_cloud: LocalCloud)
     assert done.status == "succeeded" and send.sent == []
     [(text, is_error)] = tool_results(model.requests[1])
     assert is_error and "refused" in text and "boss" in text
-    statuses = [s.status for s in service.store.timeline(task.task_id) if s.kind == "tool"]
-    assert statuses == ["refused"]
+    timeline = service.store.timeline(task.task_id)
+    assert [(s.kind, s.status) for s in timeline if s.n == 1] == [
+        ("approval", "denied"),
+        ("tool", "refused"),
+    ]
 
 
 def test_bad_tool_calls_become_errors_the_model_sees(local_cloud: LocalCloud) -> None:

@@ -4,7 +4,7 @@ Key layout of the agent table (partition ``pk``, sort ``sk``, sparse index ``gsi
 ``gsi1pk``/``gsi1sk``):
 
 - task:      pk ``TASK#{task_id}``      sk ``TASK``                 gsi1 ``TENANT#{tenant}`` / created
-- step:      pk ``TASK#{task_id}``      sk ``STEP#{seq:04d}#{n:02d}``
+- step:      pk ``TASK#{task_id}``      sk ``STEP#{seq:04d}#{n:02d}#{kind}``
 - approval:  pk ``APPROVAL#{id}``       sk ``APPROVAL``             gsi1 ``PENDING#{tenant}`` / created
   (the gsi1 attributes are removed when it is decided: the index holds pending ones only)
 - budget:    pk ``BUDGET#{tenant}``     sk ``{YYYY-MM}``            tokens used that month

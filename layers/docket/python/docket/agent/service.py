@@ -421,7 +421,8 @@ class AgentService:
             return {"call_id": call_id, "status": "skipped", "reason": f"task {task.status}"}
         call, checked = self._call(task_id, step, call_id)
         if checked.risk == "high":
-            self._check_approval(task_id, step, call_id, approval, checked)
+            granted = self._check_approval(task_id, step, call_id, approval, checked)
+            self._record_decision(task_id, step, n, call.name, granted)
         principal = Principal(
             subject=task.owner,
             tenant=task.tenant,
@@ -479,7 +480,7 @@ class AgentService:
         call_id: str,
         approval: dict[str, Any] | None,
         checked: ValidatedCall,
-    ) -> None:
+    ) -> ApprovalRecord:
         """A high-risk call runs only with an approval granted by a person for exactly this call:
         the stored record decides, not the state's input."""
         approval_id = (approval or {}).get("approval_id")
@@ -491,6 +492,40 @@ class AgentService:
             or record.arguments != checked.args.model_dump(mode="json")
         ):
             raise Forbidden(f"call {call_id} of task {task_id} has no granted approval")
+        return record  # type: ignore[no-any-return]
+
+    def _record_decision(
+        self,
+        task_id: str,
+        step: int,
+        n: int,
+        tool: str,
+        record: ApprovalRecord | None,
+        *,
+        status: Literal["approved", "denied", "expired"] = "approved",
+    ) -> None:
+        """The call's approval entry in the timeline, now with its outcome."""
+        detail = f"approval {record.approval_id} {status}" if record else f"approval {status}"
+        if record is not None and record.decided_by:
+            detail += f" by {record.decided_by}"
+            if record.decision_channel:
+                detail += f" ({record.decision_channel})"
+            if record.comment:
+                detail += f": {record.comment}"
+        self.store.record_step(
+            StepRecord(
+                task_id=task_id,
+                seq=step,
+                n=n,
+                kind="approval",
+                status=status,
+                call_id=record.call_id if record else None,
+                tool=tool,
+                arguments=record.arguments if record else None,
+                risk="high",
+                detail=detail,
+            )
+        )
 
     def _fit(self, content: str) -> str:
         limit = self.settings.tool_result_max_chars
@@ -530,6 +565,9 @@ class AgentService:
         )
         if status == "expired":
             self.approvals.expire_for_call(task_id, step, call_id)
+        self._record_decision(
+            task_id, step, n, call.name, self._approval_for(task_id, step, call_id), status=status
+        )
         task = self.store.get(task_id)
         if task.status == "waiting_approval":
             self.store.save(task.model_copy(update={"status": "running"}), unless_terminal=True)

@@ -109,7 +109,8 @@ class TaskStore:
         item = codec.to_item(
             {
                 "pk": f"TASK#{step.task_id}",
-                "sk": f"{_STEP_PREFIX}{step.seq:04d}#{step.n:02d}",
+                # kind last: a call's approval and its run are two entries, "approval" first
+                "sk": f"{_STEP_PREFIX}{step.seq:04d}#{step.n:02d}#{step.kind}",
                 "record": step.model_dump_json(),
             }
         )
