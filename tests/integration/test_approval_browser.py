@@ -181,7 +181,7 @@ def test_approve_in_the_browser_once(
             page.click('button[value="approve"]')
         # Then she sees it approved, and the task got exactly one success, with who and why
         assert page.locator("h1").inner_text() == "Approved"
-        assert f"approved by {APPROVER}" in page.locator("main").inner_text()
+        assert f"You approved this request as {APPROVER}" in page.locator("main").inner_text()
         assert sent.succeeded == [
             (
                 "secret-task-token-call_approve",

@@ -28,7 +28,6 @@ from pydantic import BaseModel, Field
 from docket import errors
 from docket.agent.approvals import (
     ApprovalService,
-    closed_message,
     signing_key,
     verify_slack_request,
 )
@@ -301,10 +300,11 @@ def approval_form(approval_id: str) -> Response[str]:
     outcome = (
         "The task will go on and run it."
         if record.status == "approved"
-        else "The task will be told it was denied."
+        else "It will not run, and the task is told so."
     )
     title = "Approved" if record.status == "approved" else "Denied"
-    return _page(200, title, _p(f"{closed_message(record)} {outcome}") + _describe(record))
+    done = f"You {record.status} this request as {record.decided_by}. {outcome}"
+    return _page(200, title, _p(done) + _describe(record))
 
 
 # --- Slack interactivity -------------------------------------------------------------------------
