@@ -81,7 +81,9 @@ def run_agent_demo(url: list[str], root: Path) -> int:
     for notice in notices:
         link = next((w for w in _text(notice).split() if "/approvals/apv_" in w), "")
         print(f"\n== the approver's e-mail ({APPROVER}) links to the approval page:\n{link}")
-    print(f"\n== e-mails sent to legal@example.com: {len(sent)} (outbox/*.eml in {root})")
+    print(
+        f"\n== e-mails sent to legal@example.com: {len(sent)} (outbox/*.eml in the data directory)"
+    )
     for message in sent:
         print(f"From: {message['From']}\nTo: {message['To']}\nSubject: {message['Subject']}\n")
         print(_text(message))
