@@ -55,6 +55,13 @@ def outbox(cloud: LocalCloud) -> list[email.message.Message]:
     return [email.message_from_bytes(p.read_bytes()) for p in files]
 
 
+def ses_sent_to(cloud: LocalCloud, address: str) -> list[Any]:
+    from moto.ses.models import ses_backends
+
+    backend = ses_backends["123456789012"][cloud.region]
+    return [m for m in backend.sent_messages if address in getattr(m, "destinations", [])]
+
+
 def to_legal(messages: list[email.message.Message]) -> list[email.message.Message]:
     return [m for m in messages if "legal@example.com" in (m["To"] or "")]
 
@@ -215,6 +222,7 @@ def test_crash_after_the_email_is_sent_does_not_send_it_twice(
     assert body["task"]["status"] == "succeeded", body["task"]
     sent = [m for m in outbox(cloud) if "once@example.com" in (m["To"] or "")]
     assert len(sent) == 1
+    assert len(ses_sent_to(cloud, "once@example.com")) == 1  # moto's SES record agrees
     [email_step] = [
         s for s in body["timeline"] if s["tool"] == "send_email" and s["kind"] == "tool"
     ]
