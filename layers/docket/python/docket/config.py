@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -62,14 +62,33 @@ class Settings(BaseSettings):
     contextual_concurrency: int = Field(default=4, ge=1, le=32)  # model calls in flight
 
     # embeddings
-    embedding_provider: Literal["onnx", "hash"] = "onnx"
+    # "onnx" (local), "hash" (a test fake), or hosted: OpenAI, Cohere, Bedrock Titan, a SageMaker
+    # endpoint (embedding_endpoint); embedding_model names the model for hosted providers
+    embedding_provider: Literal["onnx", "hash", "openai", "cohere", "bedrock", "sagemaker"] = "onnx"
+    embedding_endpoint: str | None = None
+    embedding_dimensions: int | None = Field(default=None, ge=1, le=8192)
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     embedding_batch_size: int = Field(default=32, ge=1, le=256)
     model_dir: Path | None = None
     embedding_threads: int = Field(default=0, ge=0)
 
     # search
-    search_backend: Literal["embedded"] = "embedded"  # "opensearch" arrives with the AWS issue
+    search_backend: Literal["embedded", "opensearch"] = "embedded"
+    # OpenSearch (search_backend="opensearch", docket.search.opensearch): the domain's endpoint;
+    # SigV4 on AWS ("es" for a domain), basic auth or none against a local test server
+    opensearch_endpoint: str | None = None
+    opensearch_auth: Literal["sigv4", "basic", "none"] = "sigv4"
+    opensearch_username: str | None = None
+    opensearch_password: str | None = None
+    opensearch_index_prefix: str = "chunks"  # indexes chunks-{model}-v{n}, aliases chunks-{model}-{read|write}
+    opensearch_index_version: int = Field(default=1, ge=1)
+    opensearch_shards: int = Field(default=1, ge=1, le=64)
+    opensearch_replicas: int = Field(default=1, ge=0, le=8)
+    # "client": BM25 and k-NN queries fused here (the same fusion as the embedded index);
+    # "server": one hybrid query with the RRF score-ranker search pipeline (OpenSearch 2.19+)
+    opensearch_hybrid: Literal["client", "server"] = "client"
+    opensearch_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    opensearch_max_retries: int = Field(default=5, ge=0, le=20)  # bulk 429s, with backoff
     index_dir: Path = Path(".docket/index")
     # fusion of BM25 and k-NN: "dbsf" (distribution-based score fusion) or "rrf"; chosen on
     # SciFact train, see docs/retrieval.md
@@ -96,7 +115,29 @@ class Settings(BaseSettings):
     min_answer_score: float = 0.40  # calibrated on SciFact train (bench/calibrate_answerer.py)
     # the chat model behind answerer="llm": "fake" echoes the extractive answer through the LLM
     # path (offline, for the local cloud); real providers arrive with their adapters
-    llm_provider: Literal["none", "fake"] = "none"
+    llm_provider: Literal["none", "fake", "anthropic", "openai", "bedrock", "cohere"] = "none"
+    llm_model: str | None = None  # the provider's model id (default: the provider's own default)
+    # routing per task type (docket.providers.routing): a JSON object, e.g.
+    # {"qa": {"provider": "anthropic", "model": "...", "fallback": {"provider": "bedrock",
+    #  "model": "..."}}, "agent": {...}, "contextualise": {...}}; a missing task type uses
+    # llm_provider/llm_model (qa, contextualise) or agent_model_provider (agent)
+    model_routes: Annotated[dict[str, Any], NoDecode, BeforeValidator(_json_map)] = Field(
+        default_factory=dict
+    )
+    openai_base_url: str | None = None  # any OpenAI-compatible server (vLLM...)
+    openai_api_key: str | None = None
+    anthropic_api_key: str | None = None
+    # on AWS the keys come from this Secrets Manager secret (a JSON object with the keys
+    # openai_api_key, anthropic_api_key, cohere_api_key), read through Powertools parameters
+    provider_secret_name: str | None = None
+    provider_timeout_seconds: float = Field(default=60.0, gt=0, le=900)
+    provider_max_retries: int = Field(default=2, ge=0, le=10)  # on 429 and 5xx only, with jitter
+    provider_breaker_failures: int = Field(default=5, ge=1, le=100)  # consecutive, to open
+    provider_breaker_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # USD per million tokens by model id: {"model": [input, output]} (cost on each call)
+    model_prices: Annotated[dict[str, Any], NoDecode, BeforeValidator(_json_map)] = Field(
+        default_factory=dict
+    )
     # tenants whose answers keep only verified, cited sentences (DOCKET_STRICT_CITATION_TENANTS:
     # a JSON list or comma-separated)
     strict_citation_tenants: NameSet = frozenset()
@@ -109,7 +150,8 @@ class Settings(BaseSettings):
     agent_state_machine_arn: str | None = None  # set by the deployment / the local cloud
     # "planner": the deterministic offline planner (docket.agent.planner), no key, no network;
     # real tool-calling providers arrive with their adapters
-    agent_model_provider: Literal["planner"] = "planner"
+    agent_model_provider: Literal["planner", "anthropic", "openai", "bedrock", "cohere"] = "planner"
+    agent_model: str | None = None
     agent_max_steps: int = Field(default=12, ge=1, le=100)  # model calls per task
     agent_max_output_tokens: int = Field(default=2048, ge=16, le=64_000)  # per model reply
     # tokens (input + output) a tenant may spend per calendar month (UTC) on agent tasks;
