@@ -72,6 +72,10 @@ def test_direct_s3_upload_is_event_driven(api: Api, cloud: LocalCloud) -> None:
     docs = api.call("GET", "/documents").json()["documents"]
     doc = next(d for d in docs if d["source"] == "kb/espresso machine.txt")
     assert doc["status"] == "indexed" and doc["acl_groups"] == ["facilities"]
+    # only a member of one of its groups may delete it
+    assert (
+        api.call("DELETE", f"/documents/{doc['document_id']}", groups=("sales",)).status_code == 404
+    )
     assert api.ask("When is the espresso machine descaled?", groups=("facilities",))["found"]
     hidden = api.ask("When is the espresso machine descaled?", groups=("sales",))
     assert all(c["document_id"] != doc["document_id"] for c in hidden["chunks"])

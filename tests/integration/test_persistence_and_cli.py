@@ -92,8 +92,11 @@ def test_cli_ingest_ask_list_show_delete(
         doc_id = next(line.split()[0] for line in listing if "kb/bees.md" in line)
         cli.main(["docs", "show", doc_id, *url])
         assert json.loads(capsys.readouterr().out)["document_id"] == doc_id
-        # docs delete returns once the chunks are gone from the index
-        assert cli.main(["docs", "delete", doc_id, *url]) == 0
+        # docs delete: only a member of the document's groups may (404 to anyone else)...
+        assert cli.main(["docs", "delete", doc_id, *url]) != 0
+        capsys.readouterr()
+        # ...and it returns once the chunks are gone from the index
+        assert cli.main(["docs", "delete", doc_id, *url, "--groups", "science"]) == 0
         from docket.config import get_settings
         from docket.search.factory import get_index
 

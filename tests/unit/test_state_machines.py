@@ -78,3 +78,12 @@ def test_the_agent_loop_keeps_its_promises() -> None:
     assert found["StepCapReached?"]["Choices"][0]["NumericGreaterThanEqualsPath"] == (
         "$.config.max_steps"
     )
+
+
+def test_model_failures_that_may_pass_are_retried_and_rejections_are_not() -> None:
+    definition = json.loads((ROOT / "agent_loop.asl.json").read_text())
+    found = {name: state for name, state, _ in states(definition)}
+    retried = {e for r in found["CallModel"]["Retry"] for e in r["ErrorEquals"]}
+    # a Lambda error carries the exception's class name, not its base class's
+    assert {"ProviderThrottled", "ProviderUnavailable", "CircuitOpen"} <= retried
+    assert "ProviderRejected" not in retried

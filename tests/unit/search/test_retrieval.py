@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.search_contract import BagOfWordsEmbedder
 
 from docket.errors import ModelMismatch
 from docket.models import EmbeddingModelInfo, SearchFilter
@@ -135,3 +136,40 @@ def test_model_mismatch_is_refused_before_searching(index, query_model):
         with pytest.raises(ModelMismatch) as raised:
             retriever.retrieve("anything", SearchFilter(tenant=TENANT), 5, mode=mode)  # type: ignore[arg-type]
         assert index.model.tag in str(raised.value) and query_model.tag in str(raised.value)
+
+
+def test_server_side_hybrid_is_one_call_to_the_index_when_configured() -> None:
+    from docket.config import Settings
+    from docket.models import SearchFilter
+    from docket.search.retrieval import retriever_for
+
+    class HybridIndex:
+        model = BagOfWordsEmbedder().model
+
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def search_hybrid(self, query, vector, flt, k):  # type: ignore[no-untyped-def]
+            self.calls.append(f"hybrid:{query}:{k}")
+            return []
+
+        def search_bm25(self, query, flt, k):  # type: ignore[no-untyped-def]
+            self.calls.append("bm25")
+            return []
+
+        def search_knn(self, vector, flt, k):  # type: ignore[no-untyped-def]
+            self.calls.append("knn")
+            return []
+
+    index = HybridIndex()
+    server = Settings(search_backend="opensearch", opensearch_hybrid="server")
+    retriever_for(server, index, BagOfWordsEmbedder()).retrieve(  # type: ignore[arg-type]
+        "notice period", SearchFilter(tenant="acme"), 5
+    )
+    assert index.calls == ["hybrid:notice period:5"]
+    index.calls.clear()
+    client = Settings(search_backend="opensearch", opensearch_hybrid="client")
+    retriever_for(client, index, BagOfWordsEmbedder()).retrieve(  # type: ignore[arg-type]
+        "notice period", SearchFilter(tenant="acme"), 5
+    )
+    assert index.calls == ["bm25", "knn"]

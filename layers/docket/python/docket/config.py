@@ -80,7 +80,9 @@ class Settings(BaseSettings):
     opensearch_auth: Literal["sigv4", "basic", "none"] = "sigv4"
     opensearch_username: str | None = None
     opensearch_password: str | None = None
-    opensearch_index_prefix: str = "chunks"  # indexes chunks-{model}-v{n}, aliases chunks-{model}-{read|write}
+    opensearch_index_prefix: str = (
+        "chunks"  # indexes chunks-{model}-v{n}, aliases chunks-{model}-{read|write}
+    )
     opensearch_index_version: int = Field(default=1, ge=1)
     opensearch_shards: int = Field(default=1, ge=1, le=64)
     opensearch_replicas: int = Field(default=1, ge=0, le=8)
@@ -174,6 +176,11 @@ class Settings(BaseSettings):
     approval_slack_channel: str | None = None  # a channel that gets Approve/Deny buttons
     slack_signing_secret: str = "docket-local-slack-signing-secret-change-me"
     slack_bot_token: str | None = None
+    # on AWS the secrets above come from Secrets Manager at run time (docket.secrets), never
+    # from the environment: the link key is a plain secret; the Slack one holds signing_secret
+    # and bot_token
+    approval_link_secret_name: str | None = None
+    slack_secret_name: str | None = None
     slack_sink_path: Path | None = None  # local cloud: Slack messages go to this JSON-lines file
     email_sender: str = "docket@example.com"
     email_outbox_dir: Path | None = None  # local cloud: one .eml file per message sent

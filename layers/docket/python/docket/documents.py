@@ -107,8 +107,17 @@ class DocumentService:
     def list(self, principal: Principal) -> list[DocumentRecord]:
         return sorted(self.documents.list(principal.tenant), key=lambda d: d.source)
 
+    @staticmethod
+    def _visible(principal: Principal, doc: DocumentRecord | None) -> DocumentRecord | None:
+        """The query path's ACL rule, for deletes: a document with ACL groups can be deleted only
+        by a caller in one of them. (Records, which hold no content, stay listed to the whole
+        tenant, so an uploader can follow a file they restricted to groups they are not in.)"""
+        if doc is None or not doc.acl_groups or principal.groups & set(doc.acl_groups):
+            return doc
+        return None
+
     def delete(self, principal: Principal, document_id: str) -> DocumentRecord:
-        doc = self.documents.get(principal.tenant, document_id)
+        doc = self._visible(principal, self.documents.get(principal.tenant, document_id))
         if doc is None:
             raise NotFound(f"document {document_id} not found")
         self.documents.update(principal.tenant, document_id, status=DocumentStatus.DELETING)

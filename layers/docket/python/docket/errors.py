@@ -113,6 +113,57 @@ class ProviderError(DocketError):
     code = "provider_error"
 
 
+class ProviderThrottled(ProviderError):
+    """The provider rate-limited the call (HTTP 429): worth retrying after a backoff, or elsewhere.
+
+    Adapters turn their SDK's retries off; ``retryable`` tells the routing layer what to retry.
+    """
+
+    code = "provider_throttled"
+    retryable = True
+
+    def __init__(self, message: str = "", *, status: int | None = 429) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ProviderUnavailable(ProviderError):
+    """A 5xx, a timeout, a dropped connection or stream: transient, worth retrying."""
+
+    code = "provider_unavailable"
+    retryable = True
+
+    def __init__(self, message: str = "", *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ProviderRejected(ProviderError):
+    """A 4xx other than 429 (bad request, bad key, unknown model): the same call fails again."""
+
+    code = "provider_rejected"
+    permanent = True
+    retryable = False
+
+    def __init__(self, message: str = "", *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def provider_error_for_status(status: int | None, message: str) -> ProviderError:
+    """The typed error for a provider's HTTP status: the one mapping every chat adapter shares.
+
+    429 is throttling; 408, 5xx (and Anthropic's 529 "overloaded"), no status (the request never
+    got an answer) and a failure inside a 200 stream are transient; any other 4xx is the
+    request's own fault.
+    """
+    if status == 429:
+        return ProviderThrottled(message, status=status)
+    if status is None or status < 400 or status == 408 or status >= 500:
+        return ProviderUnavailable(message, status=status)
+    return ProviderRejected(message, status=status)
+
+
 class RerankUnavailable(DocketError):
     """The reranking service failed or answered nonsense; the query path keeps the fused order."""
 

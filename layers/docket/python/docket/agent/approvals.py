@@ -617,10 +617,21 @@ def signing_key(settings: Settings, name: str) -> bytes:
     """A signing secret as bytes. Outside the local cloud, the defaults shipped in the source (or
     anything short) are refused, so a deployment that forgot a secret fails closed instead of
     accepting links and Slack requests anyone could sign."""
-    value: str = getattr(settings, name)
+    value: str = _from_secrets_manager(settings, name) or getattr(settings, name)
     if settings.auth_mode != "local" and (_DEFAULT_SECRET_MARK in value or len(value) < 32):
         raise ConfigurationError(f"DOCKET_{name.upper()} must be set to a random secret")
     return value.encode()
+
+
+def _from_secrets_manager(settings: Settings, name: str) -> str | None:
+    """On AWS the keys are read at run time (docket.secrets), not from the environment."""
+    from docket.secrets import secret_value
+
+    if name == "approval_link_secret" and settings.approval_link_secret_name:
+        return secret_value(settings.approval_link_secret_name)
+    if name == "slack_signing_secret" and settings.slack_secret_name:
+        return secret_value(settings.slack_secret_name, "signing_secret")
+    return None
 
 
 def verify_slack_request(

@@ -12,12 +12,16 @@ from docket.providers.llm import ChatModel
 
 
 def build_agent_model(settings: Settings) -> ChatModel:
-    """The tool-calling model: the deterministic offline planner until provider adapters land."""
-    if settings.agent_model_provider == "planner":
+    """The tool-calling model of the "agent" route (``settings.model_routes``, else
+    ``agent_model_provider``/``agent_model``); "planner" is the deterministic offline planner."""
+    from docket.providers.routing import route_for
+
+    model = route_for("agent", settings)
+    if model is None:  # "planner"
         from docket.agent.planner import OfflinePlanner
 
         return OfflinePlanner()
-    raise ValueError(f"unknown agent model provider {settings.agent_model_provider!r}")
+    return model
 
 
 @cache

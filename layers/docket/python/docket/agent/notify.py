@@ -186,4 +186,9 @@ class SlackSink:
 def get_slack(settings: Settings) -> SlackPoster:
     if settings.slack_sink_path is not None:
         return SlackSink(settings.slack_sink_path)
-    return SlackWebApi(settings.slack_bot_token)
+    token = settings.slack_bot_token
+    if settings.slack_secret_name:
+        from docket.secrets import secret_value
+
+        token = secret_value(settings.slack_secret_name, "bot_token") or None
+    return SlackWebApi(token)

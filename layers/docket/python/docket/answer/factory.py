@@ -55,20 +55,23 @@ def answerer_for(answerer: Answerer, tenant: str) -> Answerer:
 
 
 def build_chat_model(settings: Settings) -> ChatModel:
-    """The chat model for ``settings.llm_provider``.
+    """The chat model of the "qa" route (``settings.model_routes``, else ``llm_provider`` and
+    ``llm_model``): a real provider comes wrapped in retries, fallback, breaker and cost
+    accounting (``docket.providers.routing``).
 
     "fake" is a ``ScriptedChatModel`` whose reply is the extractive answer to the prompt's own
     sources, cited with the prompt's numbers: the local cloud runs the whole LLM path (prompt,
     streaming, verifier, renumbering) offline and deterministically, with no model.
     """
-    if settings.llm_provider == "fake":
-        from docket.answer.generative import extractive_echo
-        from docket.providers.fake import ScriptedChatModel
+    from docket.providers.routing import route_for
 
-        return ScriptedChatModel(extractive_echo, name="fake-extractive-echo")
-    raise ConfigurationError(
-        f"DOCKET_ANSWERER=llm needs a chat model; DOCKET_LLM_PROVIDER is {settings.llm_provider!r}"
-    )
+    model = route_for("qa", settings)
+    if model is None:
+        raise ConfigurationError(
+            "DOCKET_ANSWERER=llm needs a chat model: set DOCKET_LLM_PROVIDER (it is "
+            f"{settings.llm_provider!r}) or a 'qa' route in DOCKET_MODEL_ROUTES"
+        )
+    return model
 
 
 def build_answerers(settings: Settings, *, model: ChatModel | None = None) -> TenantAnswerers:

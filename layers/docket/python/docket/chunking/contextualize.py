@@ -450,7 +450,7 @@ def build_contextualizer(
     settings: Settings, *, model: ChatModel | None = None
 ) -> Contextualizer | None:
     """The contextualizer ``settings.contextual_chunks`` asks for: None for "headers" (no model
-    call); for "llm", one over ``model`` or the chat model of ``settings.llm_provider``."""
+    call); for "llm", one over ``model`` or the chat model of the "contextualise" route."""
     if settings.contextual_chunks == "headers":
         return None
     if model is None:
@@ -463,19 +463,19 @@ def build_contextualizer(
 
 
 def _chat_model(settings: Settings) -> ChatModel:
-    if settings.llm_provider == "none":
+    """The chat model of the "contextualise" route (``settings.model_routes``, else
+    ``llm_provider``); its "fake" names the document (``situating_echo``), since the answers'
+    fake would index extractive answers as contexts."""
+    from docket.providers.routing import route_for
+
+    model = route_for("contextualise", settings)
+    if model is None:
         raise ConfigurationError(
             "DOCKET_CONTEXTUAL_CHUNKS=llm needs a chat model to write chunk contexts; "
-            "set DOCKET_LLM_PROVIDER (it is 'none'), or use DOCKET_CONTEXTUAL_CHUNKS=headers"
+            f"set DOCKET_LLM_PROVIDER (it is {settings.llm_provider!r}) or a 'contextualise' route "
+            "in DOCKET_MODEL_ROUTES, or use DOCKET_CONTEXTUAL_CHUNKS=headers"
         )
-    if settings.llm_provider == "fake":
-        # answer.factory's fake echoes extractive answers, which would index as contexts here
-        from docket.providers.fake import ScriptedChatModel
-
-        return ScriptedChatModel(situating_echo, name="fake-situating-echo")
-    from docket.answer.factory import build_chat_model  # real providers: the answerers' model
-
-    return build_chat_model(settings)
+    return model
 
 
 __all__ = [

@@ -1,25 +1,50 @@
-"""Chooses the search index adapter from settings; one instance per process."""
+"""Chooses the search index adapter from settings; one instance per process and index.
+
+The embedded index is keyed by its directory; an OpenSearch index by endpoint, index prefix and
+version, and embedding model (each model has its own index and aliases).
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable
 from typing import Any
 
 from docket.config import Settings
 
 _lock = threading.Lock()
-_indexes: dict[tuple[str, str], Any] = {}
+_indexes: dict[Hashable, Any] = {}
 
 
 def get_index(settings: Settings) -> Any:
-    key = (settings.search_backend, str(settings.index_dir))
+    from docket.embedding.factory import get_embedder
+
+    model = get_embedder(settings).model
+    if settings.search_backend == "opensearch":
+        key: Hashable = (
+            "opensearch",
+            settings.opensearch_endpoint,
+            settings.opensearch_index_prefix,
+            settings.opensearch_index_version,
+            model.tag,
+            model.dimension,
+        )
+    else:
+        key = (settings.search_backend, str(settings.index_dir))
     with _lock:
         if key not in _indexes:
-            from docket.embedding.factory import get_embedder
-            from docket.search.embedded import EmbeddedIndex
-
-            _indexes[key] = EmbeddedIndex(settings.index_dir, get_embedder(settings).model)
+            _indexes[key] = _open(settings, model)
         return _indexes[key]
+
+
+def _open(settings: Settings, model: Any) -> Any:
+    if settings.search_backend == "opensearch":
+        from docket.search.opensearch import OpenSearchIndex, opensearch_client
+
+        return OpenSearchIndex(opensearch_client(settings), model, settings, close_client=True)
+    from docket.search.embedded import EmbeddedIndex
+
+    return EmbeddedIndex(settings.index_dir, model)
 
 
 def close_indexes() -> None:

@@ -42,11 +42,14 @@ class HybridRetriever:
         rrf_k: int = 60,
         candidate_k: int = 100,
         fusion: Fusion | None = None,
+        server_side: bool = False,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.fusion = fusion or Fusion(rrf_k=rrf_k)
         self.candidate_k = candidate_k
+        # OpenSearch's hybrid query with its RRF pipeline, when the index offers it
+        self.server_side = server_side and hasattr(index, "search_hybrid")
 
     def check_model(self) -> None:
         """Vectors from two different models are not comparable: refuse rather than rank noise."""
@@ -90,6 +93,11 @@ class HybridRetriever:
             return RetrievalResult(hits=hits, mode=mode, timings=timings)
 
         candidates = candidates or max(self.candidate_k, top_k)
+        if self.server_side:
+            started = time.perf_counter()
+            hits = self.index.search_hybrid(query, vector, flt, top_k)  # type: ignore[attr-defined]
+            timings["fuse"] = _ms_since(started)  # one round trip: retrieval and fusion
+            return RetrievalResult(hits=hits, mode=mode, timings=timings)
         started = time.perf_counter()
         lexical = self.index.search_bm25(query, flt, candidates)
         timings["bm25"] = _ms_since(started)
@@ -123,4 +131,6 @@ def retriever_for(settings: Settings, index: SearchIndex, embedder: Embedder) ->
             rrf_k=settings.rrf_k,
             coordination_max_documents=settings.fusion_coordination_max_documents,
         ),
+        server_side=settings.search_backend == "opensearch"
+        and settings.opensearch_hybrid == "server",
     )

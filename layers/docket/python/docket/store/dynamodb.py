@@ -38,9 +38,9 @@ class _Codec:
 
     def from_item(self, item: dict[str, Any]) -> dict[str, Any]:
         out = {k: self._de.deserialize(v) for k, v in item.items()}
-        for k, v in out.items():  # Decimal → int (we store only integers)
+        for k, v in out.items():  # Decimal → int, or float when it has a fraction
             if type(v).__name__ == "Decimal":
-                out[k] = int(v)
+                out[k] = int(v) if v == v.to_integral_value() else float(v)
         return out
 
 

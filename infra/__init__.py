@@ -1,0 +1,1 @@
+"""The CDK app (Python): one stack per deployable unit, one construct per capability."""

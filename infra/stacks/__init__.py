@@ -1,0 +1,1 @@
+"""Deployable units: the stateful data stack and the stateless service stack."""

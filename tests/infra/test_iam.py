@@ -1,0 +1,167 @@
+"""Least privilege: each function's role names the resources it touches, nothing on "*" but the
+actions that support no resource-level permissions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from docket.local.wiring import WIRING
+from infra import constants as c
+
+from .conftest import Synth
+
+# actions AWS offers only on "*" (and what CDK adds for tracing, VPC access, stream listing)
+STAR_ONLY = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "dynamodb:ListStreams",
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
+
+
+def statements(synth: Synth, function: str) -> list[dict[str, Any]]:
+    """Every statement of the policies attached to a WIRING function's role."""
+    _, fn = synth.wiring("AWS::Lambda::Function")[function]
+    role = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    out: list[dict[str, Any]] = []
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        if {"Ref": role} in policy["Properties"]["Roles"]:
+            out += policy["Properties"]["PolicyDocument"]["Statement"]
+    return out
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    a = statement["Action"]
+    return a if isinstance(a, list) else [a]
+
+
+def resources(statement: dict[str, Any]) -> list[Any]:
+    r = statement["Resource"]
+    return r if isinstance(r, list) else [r]
+
+
+def granted(synth: Synth, function: str, action: str) -> list[Any]:
+    return [r for s in statements(synth, function) if action in actions(s) for r in resources(s)]
+
+
+def logical(synth: Synth, cfn_type: str, name: str) -> str:
+    return synth.wiring(cfn_type)[name][0]
+
+
+@pytest.mark.parametrize("function", [f.name for f in WIRING.functions])
+def test_nothing_on_star_but_star_only_actions(synth: Synth, function: str) -> None:
+    for s in statements(synth, function):
+        assert s["Effect"] == "Allow"
+        if "*" in resources(s):
+            assert set(actions(s)) <= STAR_ONLY, (function, s)
+        assert not any(a.endswith(":*") or a == "*" for a in actions(s)), (function, s)
+
+
+def test_embed_writes_to_this_domain_only(synth: Synth) -> None:
+    (domain,) = synth.of_type("AWS::OpenSearchService::Domain")
+    arn = {"Fn::GetAtt": [domain, "Arn"]}
+    put = granted(synth, "docket-embed", "es:ESHttpPut")
+    assert put, "embed cannot write the index"
+    assert "*" not in put
+    assert arn in put and {"Fn::Join": ["", [arn, "/*"]]} in put
+    for fn in ("docket-api", "docket-agent-tool"):
+        assert granted(synth, fn, "es:ESHttpPost") and not granted(synth, fn, "es:ESHttpPut")
+    for fn in ("docket-extract", "docket-chunk", "docket-agent-model", "docket-agent-approval"):
+        assert not any(a.startswith("es:") for s in statements(synth, fn) for a in actions(s))
+
+
+def test_api_drives_only_the_agent_state_machine(synth: Synth) -> None:
+    machine = f"{c.AGENT_STATE_MACHINE}-{synth.stack_name.split('-', 1)[1]}"
+    for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:StartExecution"):
+        (arn,) = granted(synth, "docket-api", action)
+        assert json.dumps(arn).endswith(f':stateMachine:{machine}"]]}}'), arn
+    for action in ("states:DescribeExecution", "states:StopExecution"):
+        (arn,) = granted(synth, "docket-api", action)
+        assert f":execution:{machine}:*" in json.dumps(arn)
+    for fn in WIRING.functions:
+        if fn.name != "docket-api":
+            assert not any(
+                a.startswith("states:") for s in statements(synth, fn.name) for a in actions(s)
+            ), fn.name
+
+
+def test_extract_touches_its_own_resources_only(synth: Synth) -> None:
+    st = statements(synth, "docket-extract")
+    dynamo = [r for s in st for a in actions(s) if a.startswith("dynamodb:") for r in resources(s)]
+    assert "*" not in [r for r in dynamo if r != "*"] and all(r != "*" for r in dynamo)
+    docs = logical(synth, "AWS::DynamoDB::Table", c.DOCUMENTS_TABLE)
+    assert {json.dumps(r) for r in dynamo} == {json.dumps({"Fn::GetAtt": [docs, "Arn"]})}
+    assert not any(
+        a.startswith(("bedrock:", "ses:", "secretsmanager:")) for s in st for a in actions(s)
+    )
+    dlq = logical(synth, "AWS::SQS::Queue", c.INGEST_DLQ)
+    assert {"Fn::GetAtt": [dlq, "Arn"]} in granted(synth, "docket-extract", "sqs:SendMessage")
+    ingest = logical(synth, "AWS::SQS::Queue", c.INGEST_QUEUE)
+    assert {"Fn::GetAtt": [ingest, "Arn"]} in granted(synth, "docket-extract", "sqs:ReceiveMessage")
+
+
+def test_email_only_from_the_sender_identity(synth: Synth) -> None:
+    senders = {fn.name for fn in WIRING.functions if granted(synth, fn.name, "ses:SendRawEmail")}
+    assert senders == {"docket-agent-tool", "docket-agent-approval"}
+    (identity,) = set(
+        json.dumps(r) for r in granted(synth, "docket-agent-tool", "ses:SendRawEmail")
+    )
+    (ses,) = synth.of_type("AWS::SES::EmailIdentity").items()
+    assert ses[1]["Properties"]["EmailIdentity"] == "approvals@example.com"
+    assert identity.endswith(f'":identity/", {{"Ref": "{ses[0]}"}}]]}}')
+
+
+def test_agent_tables_and_index(synth: Synth) -> None:
+    agent = logical(synth, "AWS::DynamoDB::Table", c.AGENT_TABLE)
+    idem = logical(synth, "AWS::DynamoDB::Table", c.IDEMPOTENCY_TABLE)
+    api_query = [json.dumps(r) for r in granted(synth, "docket-api", "dynamodb:Query")]
+    assert any(agent in r and "/index/gsi1" in r for r in api_query)
+    assert {"Fn::GetAtt": [idem, "Arn"]} in granted(synth, "docket-agent-tool", "dynamodb:PutItem")
+    assert not any(idem in json.dumps(r) for r in granted(synth, "docket-api", "dynamodb:PutItem"))
+
+
+def test_state_machine_invokes_exactly_its_three_functions(synth: Synth) -> None:
+    (machine,) = synth.of_type("AWS::StepFunctions::StateMachine").values()
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    invoked = [
+        r
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "lambda:InvokeFunction" in actions(s)
+        for r in resources(s)
+    ]
+    expected = {
+        json.dumps({"Fn::GetAtt": [logical(synth, "AWS::Lambda::Function", fn), "Arn"]})
+        for sm in WIRING.state_machines
+        for fn in sm.functions.values()
+    }
+    assert {json.dumps(r) for r in invoked} == expected
+
+
+def test_only_the_functions_that_sign_or_post_read_the_approval_and_slack_secrets(
+    synth: Synth,
+) -> None:
+    secrets = {
+        logical_id: props["Properties"].get("Name", "")
+        for logical_id, props in synth.of_type("AWS::SecretsManager::Secret").items()
+    }
+    link = next(i for i, n in secrets.items() if "approval-link" in json.dumps(n))
+    slack = next(i for i, n in secrets.items() if "slack" in json.dumps(n))
+
+    def reads(function: str) -> set[str]:
+        read = granted(synth, function, "secretsmanager:GetSecretValue")
+        return {i for i in (link, slack) if any(i in json.dumps(r) for r in read)}
+
+    assert reads("docket-api") == {link, slack}  # verifies links and Slack requests
+    assert reads("docket-agent-approval") == {link, slack}  # signs links, posts to Slack
+    assert reads("docket-agent-tool") == {slack}  # post_slack_message
+    for function in ("docket-extract", "docket-chunk", "docket-embed", "docket-agent-model"):
+        assert reads(function) == set(), function
