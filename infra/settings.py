@@ -35,7 +35,7 @@ class DeploymentSettings:
     account: str | None = None  # None: environment-agnostic templates
     region: str | None = None
     # the identity provider whose tokens the HTTP API's JWT authorizer accepts
-    jwt_issuer: str = "https://example.auth0.com/"
+    jwt_issuer: str = ""  # required: the identity provider whose tokens the API trusts
     jwt_audience: tuple[str, ...] = ("docket",)
     sender_email: str = "docket@example.com"  # SES identity that sends approval notices
     alarm_email: str | None = None  # alarm notifications; none: the SNS topic has no subscriber
@@ -97,4 +97,18 @@ class DeploymentSettings:
             http_allowed_hosts=_strings(ctx("httpAllowedHosts")),
             retain_data=str(ctx("retainData", "true")).lower() in ("true", "1", "yes"),
             extra_env={str(k): str(v) for k, v in dict(ctx("extraEnv", {}) or {}).items()},
-        )
+        ).checked()
+
+    def checked(self) -> DeploymentSettings:
+        """Refuse settings that would deploy something unsafe or broken, before synthesis."""
+        if not self.jwt_issuer.startswith("https://"):
+            raise ValueError(
+                "set docket:jwtIssuer (cdk.json or -c) to your identity provider's https issuer: "
+                "the API trusts every token it signs"
+            )
+        if self.nat_gateways < 1:
+            raise ValueError(
+                "docket:natGateways must be at least 1: the functions in the VPC reach Bedrock, "
+                "Secrets Manager, Step Functions, SES and model providers through it"
+            )
+        return self

@@ -47,11 +47,26 @@ class Observability(Construct):
         alarm_email: str | None,
     ) -> None:
         super().__init__(scope, id)
+        # a key of our own: the AWS-managed alias/aws/sns key's policy cannot let CloudWatch
+        # encrypt, so alarms would fail to publish to a topic that uses it, silently
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description=f"docket {stage}: encrypts the alarm topic",
+            enable_key_rotation=True,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+            )
+        )
         self.topic = sns.Topic(
             self,
             "Alarms",
             display_name=f"docket {stage} alarms",
-            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            master_key=key,
             enforce_ssl=True,
         )
         self.topic.add_to_resource_policy(

@@ -38,10 +38,24 @@ ROLES = {
             }
         ],
     },
+    # the query path and the document/agent deletes: search, the analyzer (coordination
+    # matching), index and alias lookups when the index is opened, delete-by-query + refresh
     "docket_reader": {
-        "cluster_permissions": ["cluster_composite_ops_ro"],
+        "cluster_permissions": ["cluster_composite_ops_ro", "cluster:admin/search/pipeline/get"],
         "index_permissions": [
-            {"index_patterns": [INDEX_PATTERN], "allowed_actions": ["read", "search"]}
+            {
+                "index_patterns": [INDEX_PATTERN],
+                "allowed_actions": [
+                    "read",
+                    "search",
+                    "indices:admin/get",
+                    "indices:admin/analyze",
+                    "indices:admin/aliases/get*",
+                    "indices:admin/mappings/get*",
+                    "indices:admin/refresh*",
+                    "indices:data/write/delete/byquery",
+                ],
+            }
         ],
     },
 }

@@ -121,6 +121,16 @@ class DocketStack(Stack):
             },
             "docket-agent-tool": {"DOCKET_SLACK_SECRET_NAME": slack.secret_name},
         }
+        # model calls: the API answers within API Gateway's 29 s, so a hung provider must time
+        # out early enough for the fallback; the agent's CallModel is retried by the state
+        # machine, so the routed model does not retry inside it as well (no 4 x 3 x 2 storms)
+        model_env = {
+            "docket-api": {"DOCKET_PROVIDER_TIMEOUT_SECONDS": "12"},
+            "docket-agent-model": {"DOCKET_PROVIDER_MAX_RETRIES": "0"},
+        }
+        for name, env in model_env.items():
+            for key, value in env.items():
+                fns[name].add_environment(key, value)
         for name, env in per_function.items():
             if "DOCKET_APPROVAL_LINK_SECRET_NAME" in env:
                 link.grant_read(fns[name])

@@ -137,3 +137,17 @@ def test_environment_names_are_settings(synth: Synth) -> None:
         assert not {"DOCKET_APPROVAL_LINK_SECRET", "DOCKET_SLACK_SIGNING_SECRET"} & set(variables)
     extract = synth.wiring("AWS::Lambda::Function")["docket-extract"][1]["Properties"]
     assert "DOCKET_APPROVAL_LINK_SECRET_NAME" not in extract["Environment"]["Variables"]
+
+
+def test_unsafe_or_broken_settings_are_refused_before_synthesis() -> None:
+    from infra.settings import DeploymentSettings
+
+    def context(**values: object) -> object:
+        base = {"docket:jwtIssuer": "https://issuer.example.com/", **values}
+        return lambda key: base.get(key)
+
+    assert DeploymentSettings.from_context(context()).jwt_issuer == "https://issuer.example.com/"
+    with pytest.raises(ValueError, match="jwtIssuer"):
+        DeploymentSettings.from_context(context(**{"docket:jwtIssuer": ""}))
+    with pytest.raises(ValueError, match="natGateways"):
+        DeploymentSettings.from_context(context(**{"docket:natGateways": 0}))

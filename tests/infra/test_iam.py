@@ -165,3 +165,33 @@ def test_only_the_functions_that_sign_or_post_read_the_approval_and_slack_secret
     assert reads("docket-agent-tool") == {slack}  # post_slack_message
     for function in ("docket-extract", "docket-chunk", "docket-embed", "docket-agent-model"):
         assert reads(function) == set(), function
+
+
+def test_alarms_can_publish_to_their_encrypted_topic(synth: Synth) -> None:
+    """CloudWatch cannot use the AWS-managed SNS key: the topic's key must be ours and let it."""
+    [topic] = synth.of_type("AWS::SNS::Topic").values()
+    key_ref = json.dumps(topic["Properties"]["KmsMasterKeyId"])
+    assert "alias/aws/sns" not in key_ref
+    keys = {i: k for i, k in synth.of_type("AWS::KMS::Key").items() if i in key_ref}
+    [key] = keys.values()
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    assert any(
+        s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"
+        and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(actions(s))
+        for s in statements
+    )
+
+
+def test_the_query_role_in_opensearch_covers_what_the_query_and_delete_paths_call() -> None:
+    from infra.constructs.search_access import ROLES
+
+    [reader] = ROLES["docket_reader"]["index_permissions"]
+    needed = {
+        "search",  # _search
+        "indices:admin/get",  # opening the index (its aliases and _meta)
+        "indices:admin/analyze",  # coordination matching
+        "indices:data/write/delete/byquery",  # DELETE /documents, the agent's delete_document
+        "indices:admin/refresh*",  # visible at once after a delete
+    }
+    assert needed <= set(reader["allowed_actions"])
+    assert "create_index" not in reader["allowed_actions"]  # only embed creates and writes

@@ -76,6 +76,9 @@ def test_direct_s3_upload_is_event_driven(api: Api, cloud: LocalCloud) -> None:
     assert (
         api.call("DELETE", f"/documents/{doc['document_id']}", groups=("sales",)).status_code == 404
     )
+    # nor replace it (and its groups) by uploading the same source again
+    again = {"source": "kb/espresso machine.txt", "acl_groups": []}
+    assert api.call("POST", "/documents", groups=("sales",), json=again).status_code == 403
     assert api.ask("When is the espresso machine descaled?", groups=("facilities",))["found"]
     hidden = api.ask("When is the espresso machine descaled?", groups=("sales",))
     assert all(c["document_id"] != doc["document_id"] for c in hidden["chunks"])

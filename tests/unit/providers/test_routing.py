@@ -534,6 +534,20 @@ def test_no_secret_is_read_for_offline_routes(monkeypatch: pytest.MonkeyPatch) -
     assert route_for("qa", Settings(llm_provider="fake", provider_secret_name="s")) is not None
 
 
+def test_no_secret_is_read_for_bedrock_which_signs_with_iam(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The functions that only use Bedrock (the approval function builds the agent's model) may
+    not read the provider-keys secret at all."""
+
+    def keys(settings: Settings) -> dict[str, str]:
+        raise AssertionError("the secret was read")
+
+    monkeypatch.setattr("docket.providers.secrets.provider_keys", keys)
+    settings = Settings(agent_model_provider="bedrock", provider_secret_name="s")
+    assert route_for("agent", settings) is not None
+
+
 # --- the factories ------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from docket.config import Settings
-from docket.errors import NotFound
+from docket.errors import Forbidden, NotFound
 from docket.ingest.keys import normalise_source, object_key
 from docket.models import DocumentRecord, DocumentStatus, Principal, document_id_for, utcnow
 from docket.store.ports import BlobStore, DocumentStore
@@ -70,6 +70,9 @@ class DocumentService:
         key = object_key(tenant, source)
         existing = self.documents.get(tenant, document_id)
         acl = sorted(set(acl_groups))
+        if existing is not None and self._visible(principal, existing) is None:
+            # replacing a document (and its groups) takes what deleting it takes
+            raise Forbidden(f"{source} exists and is restricted to groups you are not in")
         if existing is not None:
             doc = existing.model_copy(
                 update={

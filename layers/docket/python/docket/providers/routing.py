@@ -410,6 +410,9 @@ def resolve_route(task_type: TaskType, settings: Settings) -> Route:
     return Route(provider=settings.llm_provider, model=settings.llm_model)
 
 
+_KEYED_PROVIDERS = frozenset({"anthropic", "openai", "cohere"})
+
+
 def route_for(
     task_type: TaskType, settings: Settings, *, on_usage: UsageHook | None = None
 ) -> ChatModel | None:
@@ -441,12 +444,14 @@ def route_for(
             return _fake_model(task_type)
         if target.provider in (_NO_MODEL, _PLANNER):
             raise ConfigurationError(f"{target.provider!r} cannot be a fallback ({task_type})")
+        from docket.providers.registry import build_chat
+
+        if target.provider not in _KEYED_PROVIDERS:  # Bedrock: IAM, no key, no secret to read
+            return build_chat(target.provider, target.model, settings)
         if not keyed:
             from docket.providers.secrets import provider_keys
 
             keyed.append(settings.model_copy(update=provider_keys(settings)))
-        from docket.providers.registry import build_chat
-
         return build_chat(target.provider, target.model, keyed[0])
 
     primary = build(route)

@@ -360,6 +360,7 @@ class OpenSearchIndex:
         self._rng = rng
         self._closed = False
         self._pipeline_ready = False
+        self._server_hybrid = settings.opensearch_hybrid == "server"
         self._lock = threading.Lock()
         if ensure:
             self.ensure_index()
@@ -407,6 +408,22 @@ class OpenSearchIndex:
                 logger.info(
                     "created index aliases", extra={"index": target, "model": self._model.tag}
                 )
+        if self._server_hybrid:
+            self._ensure_pipeline()
+
+    def _ensure_pipeline(self) -> None:
+        """The RRF search pipeline of the server-side hybrid query: read where it exists (the
+        query functions may only read it), created where it is missing (by the writer, embed,
+        whose fine-grained role may manage pipelines)."""
+        from opensearchpy.exceptions import NotFoundError
+
+        pipeline = f"{self._prefix}-rrf"
+        with self._calls("ensure_pipeline"):
+            try:
+                self._client.search_pipeline.get(id=pipeline)
+            except NotFoundError:
+                self._client.search_pipeline.put(id=pipeline, body=rrf_search_pipeline_body())
+        self._pipeline_ready = True
 
     def commit(self) -> None:
         """Refresh: writes so far become visible to searches."""
@@ -556,10 +573,9 @@ class OpenSearchIndex:
         if body is None:
             return []
         pipeline = f"{self._prefix}-rrf"
+        if not self._pipeline_ready:
+            self._ensure_pipeline()
         with self._calls("search_hybrid"):
-            if not self._pipeline_ready:
-                self._client.search_pipeline.put(id=pipeline, body=rrf_search_pipeline_body())
-                self._pipeline_ready = True
             response = self._client.search(
                 index=self._names.read, body=body, search_pipeline=pipeline
             )
