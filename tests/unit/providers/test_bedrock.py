@@ -339,3 +339,33 @@ def test_an_exception_frame_inside_the_stream_is_typed(client):
     assert next(stream) == ChatDelta(text="Hel")
     with pytest.raises(ProviderThrottled, match="Too many tokens"):
         next(stream)
+
+
+@pytest.mark.parametrize(
+    ("reason", "error"),
+    [
+        ("guardrail_intervened", ProviderRejected),
+        ("content_filtered", ProviderRejected),
+        ("malformed_tool_use", ProviderUnavailable),
+        ("malformed_model_output", ProviderUnavailable),
+    ],
+)
+def test_a_blocked_or_malformed_reply_is_an_error_not_a_final_answer(
+    reason: str, error: type[Exception]
+) -> None:
+    from docket.providers.bedrock import response_from_converse
+
+    answer = {
+        "output": {"message": {"role": "assistant", "content": [{"text": "partial"}]}},
+        "stopReason": reason,
+        "usage": {"inputTokens": 5, "outputTokens": 1},
+    }
+    with pytest.raises(error, match=reason):
+        response_from_converse(answer, MODEL)
+    events = [
+        {"messageStart": {"role": "assistant"}},
+        {"messageStop": {"stopReason": reason}},
+        {"metadata": {"usage": {"inputTokens": 5, "outputTokens": 1}}},
+    ]
+    with pytest.raises(error, match=reason):
+        collect_chat(events_from_stream(events, MODEL))

@@ -166,7 +166,7 @@ def test_server_side_hybrid_is_one_call_to_the_index_when_configured() -> None:
     retriever_for(server, index, BagOfWordsEmbedder()).retrieve(  # type: ignore[arg-type]
         "notice period", SearchFilter(tenant="acme"), 5
     )
-    assert index.calls == ["hybrid:notice period:5"]
+    assert index.calls == ["hybrid:notice period:100"]  # the candidate depth, cut to top_k after
     index.calls.clear()
     client = Settings(search_backend="opensearch", opensearch_hybrid="client")
     retriever_for(client, index, BagOfWordsEmbedder()).retrieve(  # type: ignore[arg-type]

@@ -23,7 +23,12 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from docket.errors import ProviderError, ProviderRejected, provider_error_for_status
+from docket.errors import (
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+    provider_error_for_status,
+)
 from docket.providers.llm import (
     ChatDelta,
     ChatEvent,
@@ -45,6 +50,21 @@ _STOP_REASONS: dict[str, StopReason] = {
     "tool_use": "tool_use",
     "model_context_window_exceeded": "max_tokens",
 }
+# stop reasons that are not an answer: content blocked (retrying sends the same content) or
+# broken output (a retry may come out well)
+_REFUSED_STOPS = {"guardrail_intervened", "content_filtered"}
+_BROKEN_STOPS = {"malformed_tool_use", "malformed_model_output"}
+
+
+def _stop_reason(value: str) -> StopReason:
+    """Converse's stop reason; a blocked or malformed reply raises rather than pass as final."""
+    if value in _REFUSED_STOPS:
+        raise ProviderRejected(f"bedrock: the reply was blocked ({value})")
+    if value in _BROKEN_STOPS:
+        raise ProviderUnavailable(f"bedrock: the model's reply was malformed ({value})")
+    return _STOP_REASONS.get(value, "end_turn")
+
+
 # error codes whose HTTP status says less than the code (and in-stream errors have none)
 _CODE_STATUS = {
     "ThrottlingException": 429,
@@ -233,7 +253,7 @@ def response_from_converse(answer: Mapping[str, Any], model_id: str) -> ChatResp
             output_tokens=usage.get("outputTokens", 0),
             cached_input_tokens=usage.get("cacheReadInputTokens", 0),
             model=model_id,
-            stop_reason=_STOP_REASONS.get(answer.get("stopReason", ""), "end_turn"),
+            stop_reason=_stop_reason(answer.get("stopReason", "")),
             tool_calls=calls,
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -290,7 +310,7 @@ def events_from_stream(events: Iterable[Mapping[str, Any]], model_id: str) -> It
         output_tokens=usage.get("outputTokens", 0),
         cached_input_tokens=usage.get("cacheReadInputTokens", 0),
         model=model_id,
-        stop_reason=_STOP_REASONS.get(stop_reason, "end_turn"),
+        stop_reason=_stop_reason(stop_reason),
         tool_calls=[
             ToolCall(id=t["id"], name=t["name"], arguments="".join(t["input"]) or "{}")
             for _, t in sorted(tools.items())

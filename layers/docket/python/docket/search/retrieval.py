@@ -95,7 +95,9 @@ class HybridRetriever:
         candidates = candidates or max(self.candidate_k, top_k)
         if self.server_side:
             started = time.perf_counter()
-            hits = self.index.search_hybrid(query, vector, flt, top_k)  # type: ignore[attr-defined]
+            # each sub-query reaches the candidate depth, as in client-side fusion
+            hybrid = self.index.search_hybrid  # type: ignore[attr-defined]
+            hits = hybrid(query, vector, flt, candidates)[:top_k]
             timings["fuse"] = _ms_since(started)  # one round trip: retrieval and fusion
             return RetrievalResult(hits=hits, mode=mode, timings=timings)
         started = time.perf_counter()
