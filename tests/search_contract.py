@@ -461,6 +461,25 @@ def test_committed_data_survives_close_and_reopen(open_index, embedder, make_chu
     assert reopened.count_document(TENANT_A, chunks[0].document_id) == 5
 
 
+def test_tuned_fusion_is_kept_with_the_index(open_index, embedder, make_chunk):
+    # Given an index with data, never tuned
+    index = open_index("tuned")
+    add(index, embedder, [make_chunk(TENANT_A, "t.txt", "tide tables for the harbour")])
+    assert index.tuned_fusion() is None
+    # When fusion parameters fitted on a golden set are stored with it
+    tuned = {"fusion": {"method": "dbsf", "bm25_weight": 0.3}, "golden_set": "owner-set"}
+    index.store_tuned_fusion(tuned)
+    # Then they read back, also after a reopen, and the data is untouched
+    assert index.tuned_fusion() == tuned
+    index.close()
+    reopened = open_index("tuned")
+    assert reopened.tuned_fusion() == tuned
+    assert ids(reopened.search_bm25("harbour tide", SearchFilter(tenant=TENANT_A), 5))
+    # And storing None forgets them
+    reopened.store_tuned_fusion(None)
+    assert reopened.tuned_fusion() is None
+
+
 @pytest.mark.parametrize(
     "other",
     [

@@ -62,3 +62,44 @@ def scifact_retriever(scifact_index: IndexedCorpus, eval_settings: Settings) -> 
 @pytest.fixture(scope="session")
 def eval_filter() -> SearchFilter:
     return SearchFilter(tenant=EVAL_TENANT, groups=frozenset())
+
+
+def _indexed(
+    shared_data: Path,
+    name: str,
+    eval_settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[BeirDataset, IndexedCorpus]:
+    from docket.embedding.factory import get_embedder
+
+    path = shared_data / name
+    if not (path / "corpus.jsonl").is_file():
+        pytest.skip(f"{name} not found at {path}")
+    dataset = load_beir(path, "test")
+    indexed = build_index(
+        list(dataset.corpus.values()),
+        settings=eval_settings,
+        embedder=get_embedder(eval_settings),
+        directory=tmp_path_factory.mktemp(name) / "index",
+    )
+    return dataset, indexed
+
+
+@pytest.fixture(scope="session")
+def msmarco_mini(
+    shared_data: Path, eval_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[BeirDataset, IndexedCorpus]]:
+    """MS MARCO mini (5,000 passages, 43 judged web questions), indexed in this session."""
+    dataset, indexed = _indexed(shared_data, "msmarco_mini", eval_settings, tmp_path_factory)
+    yield dataset, indexed
+    indexed.index.close()
+
+
+@pytest.fixture(scope="session")
+def arguana(
+    shared_data: Path, eval_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[BeirDataset, IndexedCorpus]]:
+    """ArguAna's 5,000-document subset (400 queries that are documents too), indexed here."""
+    dataset, indexed = _indexed(shared_data, "arguana", eval_settings, tmp_path_factory)
+    yield dataset, indexed
+    indexed.index.close()

@@ -146,6 +146,7 @@ class FakeIndex:
         self.chunks: dict[str, ChunkRecord] = {}
         self.vectors: dict[str, np.ndarray] = {}
         self.commits = 0
+        self.tuned: dict[str, Any] | None = None
 
     def upsert(self, chunks: Sequence[ChunkRecord], vectors: np.ndarray) -> None:
         for c, v in zip(chunks, vectors, strict=True):
@@ -219,6 +220,12 @@ class FakeIndex:
             SearchHit(chunk=c, score=s, retriever="knn", rank=i + 1)
             for i, (s, c) in enumerate(scored[:k])
         ]
+
+    def tuned_fusion(self) -> dict[str, Any] | None:
+        return self.tuned
+
+    def store_tuned_fusion(self, tuned: dict[str, Any] | None) -> None:
+        self.tuned = tuned
 
     def commit(self) -> None:
         self.commits += 1

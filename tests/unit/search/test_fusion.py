@@ -206,7 +206,47 @@ def test_fusion_settings_choose_the_method():
         "bm25_weight": 0.5,
         "rrf_k": 10,
         "coordination_max_documents": 10,
+        "dense_pivot": None,
     }
+
+
+def cosines(values: list[float]) -> list[SearchHit]:
+    return scored("knn", [(f"k{i}", v) for i, v in enumerate(values)])
+
+
+def test_bm25_weight_follows_the_knn_cosine_level_per_query():
+    fusion = Fusion(dense_pivot=0.55, dense_slope=2.0, min_weight=0.1)
+    # Given k-NN's best ten at the pivot, the base weights apply
+    assert fusion.weights_for(cosines([0.55] * 10)) == pytest.approx({"bm25": 0.5, "knn": 0.5})
+    # A model that reads the query well (high cosines) moves weight to k-NN, a query it reads
+    # badly (a bag of rare words: low cosines) moves it to BM25; both within the bounds
+    assert fusion.weights_for(cosines([0.75] * 10))["bm25"] == pytest.approx(0.1)
+    assert fusion.weights_for(cosines([0.45] * 10))["bm25"] == pytest.approx(0.7)
+    assert fusion.weights_for(cosines([0.05] * 10))["bm25"] == pytest.approx(0.9)
+    assert fusion.weights_for(cosines([0.99] * 10))["bm25"] == pytest.approx(0.1)
+    # Only the best ten count, and no k-NN hits (or no pivot) means the base weights
+    assert fusion.weights_for(cosines([0.55] * 10 + [0.0] * 90))["bm25"] == pytest.approx(0.5)
+    assert fusion.weights_for([]) == {"bm25": 0.5, "knn": 0.5}
+    assert Fusion().weights_for(cosines([0.9] * 10)) == {"bm25": 0.5, "knn": 0.5}
+    assert Fusion(dense_pivot=0.55, dense_slope=0.0).weights_for(cosines([0.9] * 10)) == {
+        "bm25": 0.5,
+        "knn": 0.5,
+    }
+
+
+def test_adaptive_weights_change_the_fused_order():
+    # Given BM25 and k-NN disagreeing on the best chunk
+    bm25 = scored("bm25", [("a", 20.0), ("b", 6.0), ("c", 5.0), ("d", 4.0)])
+    knn = scored("knn", [("b", 0.70), ("a", 0.66), ("c", 0.65), ("d", 0.64)])
+    lists = {"bm25": bm25, "knn": knn}
+    adaptive = Fusion(dense_pivot=0.55)
+    # When k-NN's cosines are high, its favourite leads; fixed weights keep BM25's
+    assert order(adaptive.fuse(lists, depth=4))[0] == "b"
+    assert order(Fusion().fuse(lists, depth=4))[0] == "a"
+    # And the weights used are exactly those of weights_for, through DBSF
+    assert adaptive.fuse(lists, depth=4) == dbsf_fuse(
+        lists, depth=4, weights=adaptive.weights_for(knn)
+    )
 
 
 def doc_hit(chunk_id: str, document: str, score: float, retriever: str) -> SearchHit:

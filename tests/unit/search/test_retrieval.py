@@ -161,6 +161,9 @@ def test_server_side_hybrid_is_one_call_to_the_index_when_configured() -> None:
             self.calls.append("knn")
             return []
 
+        def tuned_fusion(self) -> None:
+            return None
+
     index = HybridIndex()
     server = Settings(search_backend="opensearch", opensearch_hybrid="server")
     retriever_for(server, index, BagOfWordsEmbedder()).retrieve(  # type: ignore[arg-type]
@@ -173,3 +176,27 @@ def test_server_side_hybrid_is_one_call_to_the_index_when_configured() -> None:
         "notice period", SearchFilter(tenant="acme"), 5
     )
     assert index.calls == ["bm25", "knn"]
+
+
+def test_the_fusion_comes_from_defaults_then_the_index_then_explicit_settings() -> None:
+    from tests.unit.fakes import FakeIndex
+
+    from docket.config import Settings
+    from docket.models import EmbeddingModelInfo
+    from docket.search.retrieval import fusion_for
+
+    minilm = EmbeddingModelInfo(
+        name="sentence-transformers/all-MiniLM-L6-v2", version="x", dimension=384
+    )
+    # Given the calibrated model and no tuning: its pivot, the default weights
+    index = FakeIndex(minilm)
+    assert fusion_for(Settings(), index).dense_pivot == 0.55
+    # An uncalibrated model: fixed weights
+    assert fusion_for(Settings(), FakeIndex(BagOfWordsEmbedder().model)).dense_pivot is None
+    # When the index was tuned on its owner's golden set, that wins over the defaults
+    index.store_tuned_fusion({"fusion": {"bm25_weight": 0.3, "dense_slope": 1.0, "bogus": 1}})
+    tuned = fusion_for(Settings(), index)
+    assert (tuned.bm25_weight, tuned.dense_slope, tuned.dense_pivot) == (0.3, 1.0, 0.55)
+    # And a setting given explicitly wins over the tuning
+    explicit = fusion_for(Settings(fusion_bm25_weight=0.7, fusion_dense_pivot=0.6), index)
+    assert (explicit.bm25_weight, explicit.dense_slope, explicit.dense_pivot) == (0.7, 1.0, 0.6)

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     fusion_bm25_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # k-NN weighs 1 - this
     # when 1..N documents contain every query term, they rank first (0: off)
     fusion_coordination_max_documents: int = Field(default=10, ge=0, le=100)
+    # per-query weights: BM25's weight falls as k-NN's best cosines rise above the pivot (None:
+    # the embedding model's calibrated pivot, docket.search.fusion.DENSE_PIVOTS; slope 0: fixed
+    # weights). Explicit settings win over what `docket eval tune` stored with the index.
+    fusion_dense_pivot: float | None = Field(default=None, ge=-1.0, le=1.0)
+    fusion_dense_slope: float = Field(default=2.0, ge=0.0, le=20.0)
+    fusion_min_weight: float = Field(default=0.1, ge=0.0, le=0.5)
     rrf_k: int = Field(default=60, ge=1)
     candidate_k: int = Field(default=100, ge=1, le=1000)
 

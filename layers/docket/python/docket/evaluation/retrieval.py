@@ -79,7 +79,11 @@ def run_mode(
     depth: int = DEFAULT_DEPTH,
     reranker: Any = None,
     rerank_candidates: int = 50,
+    ignore_identical_ids: bool = False,
 ) -> ModeResult:
+    """One mode over every query. ``ignore_identical_ids`` (BEIR's rule for corpora whose
+    queries are documents too, such as ArguAna): a retrieved document whose id equals the query
+    id is dropped from the ranking before scoring."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
     if mode == "hybrid+rerank" and reranker is None:
@@ -111,7 +115,10 @@ def run_mode(
             hits = head + hits[rerank_candidates:]
         total.append((time.perf_counter() - started) * 1000)
         search.append(total[-1] - result.timings.get("embed", 0.0))
-        run[query_id] = documents_in_order(hits, corpus_id)
+        ranking = documents_in_order(hits, corpus_id)
+        if ignore_identical_ids:
+            ranking = [doc for doc in ranking if doc != query_id]
+        run[query_id] = ranking
         del rerank_ms
     scores = per_query(run, dataset.qrels)
     return ModeResult(

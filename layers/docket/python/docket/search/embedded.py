@@ -4,7 +4,8 @@ It is the local cloud's stand-in for OpenSearch and implements the same port (se
 
 On disk, one directory per index::
 
-    manifest.json   format and embedding model (name, version, dimension), written once
+    manifest.json   format and embedding model (name, version, dimension), written once; the
+                    fusion parameters tuned for the index (``tuned_fusion``) are added to it
     LOCK            flock()ed by the one process that owns the index
     chunks.sqlite   the source of truth: one row per row number (tenant, chunk id, document,
                     source, ACL groups, the full ChunkRecord JSON, a live flag), plus the commit
@@ -316,6 +317,23 @@ class EmbeddedIndex:
         top = np.argpartition(-scores, take - 1)[:take] if take < rows.size else np.arange(take)
         order = top[np.lexsort((rows[top], -scores[top]))]  # equal scores: the older row first
         return self._hits([(int(rows[i]), float(scores[i])) for i in order], "knn")
+
+    def tuned_fusion(self) -> dict[str, Any] | None:
+        data = json.loads((self._path / "manifest.json").read_text())
+        tuned = data.get("tuned_fusion")
+        return tuned if isinstance(tuned, dict) else None
+
+    def store_tuned_fusion(self, tuned: dict[str, Any] | None) -> None:
+        with self._lock:
+            if self._closed:
+                raise IndexUnavailable(f"the index at {self._path} is closed")
+            manifest = self._path / "manifest.json"
+            data = json.loads(manifest.read_text())
+            if tuned is None:
+                data.pop("tuned_fusion", None)
+            else:
+                data["tuned_fusion"] = tuned
+            _write_atomically(manifest, json.dumps(data, indent=2).encode())
 
     def commit(self) -> None:
         with self._writing("commit", begin=False):

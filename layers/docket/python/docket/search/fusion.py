@@ -206,10 +206,34 @@ def _promote(hits: list[SearchHit], documents: set[tuple[str, str]]) -> list[Sea
 
 FusionMethod = Literal["dbsf", "rrf"]
 
+# The k-NN cosine level (mean of the best LEVEL_DEPTH chunks) at which the base weights apply,
+# per embedding model: where a model's best matches sit above it, the query is one the model
+# reads well and k-NN gets more weight; below it (bags of rare words, typos, jargon the model
+# never saw) BM25 does. A cosine level means something only for the model that produced it, so
+# a model without an entry gets fixed weights unless `docket eval tune` fits one for its index.
+# Fit on SciFact train, the derived SciFact sets and a fixed half of ArguAna and MS MARCO mini
+# (bench/fusion_study.py, docs/retrieval.md).
+DENSE_PIVOTS: dict[str, float] = {
+    "sentence-transformers/all-MiniLM-L6-v2": 0.55,
+}
+LEVEL_DEPTH = 10
+
+
+def dense_level(knn_hits: list[SearchHit], depth: int = LEVEL_DEPTH) -> float | None:
+    """Mean raw k-NN score (cosine) of the best ``depth`` hits, or None without hits."""
+    scores = [hit.score for hit in knn_hits[:depth]]
+    return math.fsum(scores) / len(scores) if scores else None
+
 
 class Fusion(BaseModel):
-    """How the query path fuses BM25 and k-NN candidates (chosen on SciFact train; see
-    docs/retrieval.md for what else was tried)."""
+    """How the query path fuses BM25 and k-NN candidates (see docs/retrieval.md for the
+    measurements on SciFact, ArguAna and MS MARCO mini, and what else was tried).
+
+    The BM25 weight is set per query: ``bm25_weight - dense_slope * (level - dense_pivot)``,
+    clipped to ``[min_weight, 1 - min_weight]``, where ``level`` is the mean cosine of k-NN's
+    best ten chunks. Without a pivot (an embedding model with no calibration) the weights are
+    fixed at ``bm25_weight``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -219,10 +243,23 @@ class Fusion(BaseModel):
     # coordination-level matching: when 1..N documents contain every query term, they go first
     # (0 turns it off); see fully_covered_documents
     coordination_max_documents: int = Field(default=10, ge=0)
+    # per-query weights from the k-NN cosine level (None: fixed weights)
+    dense_pivot: float | None = Field(default=None, ge=-1.0, le=1.0)
+    dense_slope: float = Field(default=2.0, ge=0.0, le=20.0)
+    min_weight: float = Field(default=0.1, ge=0.0, le=0.5)
 
     @property
     def weights(self) -> dict[str, float]:
         return {"bm25": self.bm25_weight, "knn": 1.0 - self.bm25_weight}
+
+    def weights_for(self, knn_hits: list[SearchHit]) -> dict[str, float]:
+        """This query's weights: adapted to the k-NN cosine level when a pivot is set."""
+        level = dense_level(knn_hits) if self.dense_pivot is not None else None
+        if level is None or self.dense_pivot is None or self.dense_slope == 0.0:
+            return self.weights
+        raw = self.bm25_weight - self.dense_slope * (level - self.dense_pivot)
+        bm25 = min(1.0 - self.min_weight, max(self.min_weight, raw))
+        return {"bm25": bm25, "knn": 1.0 - bm25}
 
     def fuse(
         self,
@@ -240,11 +277,12 @@ class Fusion(BaseModel):
             else set()
         )
         cut = None if promote else limit
+        weights = self.weights_for(result_lists.get("knn", []))
         if self.method == "rrf":
             # RRF's weights are relative: 0.5/0.5 is plain RRF scaled, the same order
-            fused = rrf_fuse(result_lists, k=self.rrf_k, weights=self.weights, limit=cut)
+            fused = rrf_fuse(result_lists, k=self.rrf_k, weights=weights, limit=cut)
         else:
-            fused = dbsf_fuse(result_lists, depth=depth, weights=self.weights, limit=cut)
+            fused = dbsf_fuse(result_lists, depth=depth, weights=weights, limit=cut)
         fused = _promote(fused, promote)
         return fused[:limit] if limit is not None else fused
 
@@ -253,7 +291,20 @@ class Fusion(BaseModel):
             "method": self.method,
             "bm25_weight": self.bm25_weight,
             "coordination_max_documents": self.coordination_max_documents,
+            "dense_pivot": self.dense_pivot,
         }
+        if self.dense_pivot is not None:
+            out["dense_slope"] = self.dense_slope
+            out["min_weight"] = self.min_weight
         if self.method == "rrf":
             out["rrf_k"] = self.rrf_k
         return out
+
+    def stored(self) -> dict[str, object]:
+        """Every parameter, as kept with an index (``docket eval tune``)."""
+        return self.model_dump()
+
+
+def default_pivot(model_name: str) -> float | None:
+    """The calibrated k-NN cosine pivot of an embedding model, None when it has none."""
+    return DENSE_PIVOTS.get(model_name)

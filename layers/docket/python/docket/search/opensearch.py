@@ -425,6 +425,32 @@ class OpenSearchIndex:
                 self._client.search_pipeline.put(id=pipeline, body=rrf_search_pipeline_body())
         self._pipeline_ready = True
 
+    def tuned_fusion(self) -> dict[str, Any] | None:
+        """From the ``_meta`` of the index the read alias points at."""
+        self._open()
+        with self._calls("tuned_fusion"):
+            raw = self._client.indices.get_mapping(index=self._names.read)
+        for info in raw.values():
+            tuned = info.get("mappings", {}).get("_meta", {}).get("docket", {}).get("tuned_fusion")
+            return tuned if isinstance(tuned, dict) else None
+        return None
+
+    def store_tuned_fusion(self, tuned: dict[str, Any] | None) -> None:
+        """Into the ``_meta`` of the index the read alias points at (``_meta`` is replaced
+        whole by a mapping update, so the rest of docket's entry is written back with it)."""
+        self._open()
+        with self._calls("store_tuned_fusion"):
+            raw = self._client.indices.get_mapping(index=self._names.read)
+            for index, info in raw.items():
+                meta = dict(info.get("mappings", {}).get("_meta", {}))
+                docket = dict(meta.get("docket", {}))
+                if tuned is None:
+                    docket.pop("tuned_fusion", None)
+                else:
+                    docket["tuned_fusion"] = tuned
+                meta["docket"] = docket
+                self._client.indices.put_mapping(index=index, body={"_meta": meta})
+
     def commit(self) -> None:
         """Refresh: writes so far become visible to searches."""
         self._open()

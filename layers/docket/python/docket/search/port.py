@@ -4,7 +4,7 @@ and both pass tests/unit/search/test_index_contract.py."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from docket.embedding.port import Vectors
 from docket.models import ChunkRecord, EmbeddingModelInfo, SearchFilter, SearchHit
@@ -44,6 +44,16 @@ class SearchIndex(Protocol):
 
     def commit(self) -> None:
         """Make writes durable and visible to searches."""
+        ...
+
+    def tuned_fusion(self) -> dict[str, Any] | None:
+        """The fusion parameters fitted for this index on its owner's golden set
+        (``docket eval tune``), as stored with it; None when it was never tuned."""
+        ...
+
+    def store_tuned_fusion(self, tuned: dict[str, Any] | None) -> None:
+        """Keep ``tuned`` with the index (None forgets it): the embedded index's manifest,
+        OpenSearch's ``_meta``. The query path reads it when it builds its retriever."""
         ...
 
     def close(self) -> None: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -11,7 +11,7 @@ from docket.config import Settings
 from docket.embedding.port import Embedder
 from docket.errors import ModelMismatch
 from docket.models import EmbeddingModelInfo, SearchFilter, SearchHit
-from docket.search.fusion import Fusion
+from docket.search.fusion import Fusion, default_pivot
 from docket.search.port import SearchIndex
 
 RetrievalMode = Literal["bm25", "dense", "hybrid"]
@@ -121,18 +121,48 @@ def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
+# Settings field -> Fusion parameter
+_FUSION_SETTINGS = {
+    "fusion_method": "method",
+    "fusion_bm25_weight": "bm25_weight",
+    "rrf_k": "rrf_k",
+    "fusion_coordination_max_documents": "coordination_max_documents",
+    "fusion_dense_pivot": "dense_pivot",
+    "fusion_dense_slope": "dense_slope",
+    "fusion_min_weight": "min_weight",
+}
+
+
+def fusion_for(settings: Settings, index: SearchIndex) -> Fusion:
+    """The fusion the query path uses for ``index``, from three layers, later ones winning:
+    the defaults (with the index model's calibrated pivot), what ``docket eval tune`` stored
+    with the index, and settings given explicitly (environment, constructor)."""
+    params: dict[str, Any] = {
+        field: getattr(settings, name) for name, field in _FUSION_SETTINGS.items()
+    }
+    if settings.fusion_dense_pivot is None:
+        params["dense_pivot"] = default_pivot(index.model.name)
+    tuned = index.tuned_fusion()
+    if tuned and isinstance(tuned.get("fusion"), dict):
+        known = {k: v for k, v in tuned["fusion"].items() if k in Fusion.model_fields}
+        params.update(known)
+    params.update(
+        {
+            field: getattr(settings, name)
+            for name, field in _FUSION_SETTINGS.items()
+            if name in settings.model_fields_set
+        }
+    )
+    return Fusion(**params)
+
+
 def retriever_for(settings: Settings, index: SearchIndex, embedder: Embedder) -> HybridRetriever:
-    """The query path's retriever as configured (fusion method and weight, candidate depth)."""
+    """The query path's retriever as configured (fusion, candidate depth) for ``index``."""
     return HybridRetriever(
         index,
         embedder,
         candidate_k=settings.candidate_k,
-        fusion=Fusion(
-            method=settings.fusion_method,
-            bm25_weight=settings.fusion_bm25_weight,
-            rrf_k=settings.rrf_k,
-            coordination_max_documents=settings.fusion_coordination_max_documents,
-        ),
+        fusion=fusion_for(settings, index),
         server_side=settings.search_backend == "opensearch"
         and settings.opensearch_hybrid == "server",
     )
