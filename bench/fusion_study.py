@@ -35,8 +35,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from docket.evaluation.metrics import evaluate  # noqa: E402
 from docket.evaluation.tune import half_of  # noqa: E402
+from docket.models import ChunkRecord, SearchHit  # noqa: E402
 from docket.search.fusion import Fusion  # noqa: E402
-from tune_fusion import docs_of, production  # noqa: E402
+from tune_fusion import docs_of  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 Fuser = Callable[[dict[str, Any]], list[str]]
@@ -70,6 +71,10 @@ class Sets:
                 "bm25": data["bm25"][(split, q)],
                 "dense": data["dense"][(split, q)],
                 "terms": data["terms"][(split, q)],
+                "hits": {
+                    "bm25": hits(data["bm25"][(split, q)], "bm25"),
+                    "knn": hits(data["dense"][(split, q)], "knn"),
+                },
             }
             for q in qrels
         }
@@ -86,6 +91,33 @@ class Sets:
             docs = fuse(items[q])
             run[q] = [d for d in docs if not (ignore and d == q)]
         return evaluate(run, qrels)["ndcg@10"]
+
+
+def hits(items: list[tuple[str, str, float]], retriever: str, depth: int = 100) -> list[SearchHit]:
+    """Candidate lists as the index returns them (chunk id, corpus id as source, score)."""
+    return [
+        SearchHit.model_construct(
+            chunk=ChunkRecord.model_construct(
+                tenant="eval", document_id=doc, chunk_id=cid, source=doc, text="", ordinal=0
+            ),
+            score=score,
+            retriever=retriever,
+            rank=rank,
+            ranks={},
+            scores={},
+        )
+        for rank, (cid, doc, score) in enumerate(items[:depth], start=1)
+    ]
+
+
+def production(fusion: Fusion, depth: int = 100) -> Fuser:
+    """The production fusion over the cached candidate hits, corpus ids best first."""
+
+    def fuse(lists: dict[str, Any]) -> list[str]:
+        fused = fusion.fuse(lists["hits"], depth=depth, terms=lists.get("terms"))
+        return docs_of([(h.chunk.chunk_id, h.chunk.source) for h in fused])
+
+    return fuse
 
 
 def load_all() -> Sets:
