@@ -60,6 +60,55 @@ def build_pdf(pages: Sequence[str], title: str | None = None) -> bytes:
     return bytes(out)
 
 
+def build_placed_pdf(
+    pages: Sequence[Sequence[tuple[float, float, str]]], *, rotated: bool = False
+) -> bytes:
+    """A PDF whose pages draw text runs at given places: (x, y, text), in drawing order, in
+    10-point Helvetica on a US Letter page (y counts up from the bottom edge). ``rotated`` turns
+    every run a quarter turn (text running up the page)."""
+    matrix = b"0 1 -1 0" if rotated else b"1 0 0 1"
+    objects: list[bytes] = []
+
+    def add(body: bytes) -> int:
+        objects.append(body)
+        return len(objects)
+
+    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    pages_id = add(b"")
+    kids = []
+    for runs in pages:
+        ops = []
+        for x, y, text in runs:
+            escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops.append(
+                b"BT /F1 10 Tf %b %.2f %.2f Tm (%b) Tj ET"
+                % (matrix, x, y, escaped.encode("latin-1"))
+            )
+        stream = b"\n".join(ops)
+        content = add(b"<< /Length %d >>\nstream\n%b\nendstream" % (len(stream), stream))
+        kids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] "
+                b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>"
+                % (pages_id, font, content)
+            )
+        )
+    refs = b" ".join(b"%d 0 R" % kid for kid in kids)
+    objects[pages_id - 1] = b"<< /Type /Pages /Kids [%b] /Count %d >>" % (refs, len(kids))
+    catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%b\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    trailer = b"<< /Size %d /Root %d 0 R >>" % (len(objects) + 1, catalog)
+    out += b"trailer\n%b\nstartxref\n%d\n%%%%EOF\n" % (trailer, xref)
+    return bytes(out)
+
+
 def encrypt_pdf(pdf: bytes, user_password: str, owner_password: str | None = None) -> bytes:
     from pypdf import PdfReader, PdfWriter
 

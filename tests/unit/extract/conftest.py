@@ -12,6 +12,7 @@ from .builders import (
     build_epub,
     build_odt,
     build_pdf,
+    build_placed_pdf,
     build_pptx,
     build_xlsx,
     build_zip,
@@ -26,6 +27,11 @@ __all__ = ["build_pdf", "encrypt_pdf"]  # re-exported for tests/builders.py
 @pytest.fixture
 def make_pdf() -> Callable[..., bytes]:
     return build_pdf
+
+
+@pytest.fixture
+def make_placed_pdf() -> Callable[..., bytes]:
+    return build_placed_pdf
 
 
 @pytest.fixture
