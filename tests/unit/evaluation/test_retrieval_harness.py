@@ -87,3 +87,34 @@ def test_cli_reports_every_mode_writes_json_and_chart(
 
 def test_cli_rejects_unknown_modes(dataset: Path) -> None:
     assert main(["eval", "retrieval", "--dataset", str(dataset), "--modes", "bm25,magic"]) == 2
+
+
+def test_identical_ids_are_dropped_before_scoring_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a corpus where a query is itself a document (ArguAna's layout): "a1" argues, and
+    # its counter-argument "a2" is the relevant document
+    monkeypatch.setenv("DOCKET_EMBEDDING_PROVIDER", "hash")
+    folder = tmp_path / "args"
+    (folder / "qrels").mkdir(parents=True)
+    docs = {
+        "a1": "school uniforms suppress expression and individuality of pupils",
+        "a2": "uniforms remove pressure of fashion and expression through clothing costs",
+        "a3": "nuclear power stations are safe and cheap to run for decades",
+    }
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in docs.items())
+    )
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "a1", "text": docs["a1"]}) + "\n")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\na1\ta2\t1\n")
+    reports = {}
+    for flag in ([], ["--ignore-identical-ids"]):
+        out = tmp_path / f"r{len(flag)}.json"
+        args = ["eval", "retrieval", "--dataset", str(folder), "--modes", "bm25", "--json"]
+        assert main([*args, str(out), *flag]) == 0
+        reports[bool(flag)] = json.loads(out.read_text())
+    # Then kept, the query finds itself first and the counter-argument second; dropped, the
+    # counter-argument is first (BEIR's rule), and the report says which rule applied
+    assert reports[False]["modes"]["bm25"]["mrr@10"] == pytest.approx(0.5)
+    assert reports[True]["modes"]["bm25"]["mrr@10"] == pytest.approx(1.0)
+    assert reports[True]["ignore_identical_ids"] is True
