@@ -44,22 +44,23 @@ class IndexedCorpus:
         return str(hit.chunk.source)
 
 
-def chunk_corpus(
-    corpus: Iterable[BeirDocument], settings: Settings, *, headers: bool = True
+def chunk_documents(
+    documents: Iterable[tuple[str, ExtractedDocument]],
+    settings: Settings,
+    *,
+    tenant: str = EVAL_TENANT,
+    headers: bool = True,
 ) -> list[ChunkRecord]:
-    """Chunks as the ingest path makes them; ``headers=False`` drops titles (the ablation)."""
+    """Chunks as the ingest path makes them from (source, extracted document) pairs, one tenant;
+    ``headers=False`` drops titles and sections (the ablation)."""
     chunker = Chunker(
         get_token_counter(settings.tokenizer_path),
         chunk_size=settings.chunk_size_tokens,
         overlap=settings.chunk_overlap_tokens,
     )
     chunks: list[ChunkRecord] = []
-    for doc in corpus:
-        document_id = document_id_for(EVAL_TENANT, doc.doc_id)
-        title = doc.title.strip() or None
-        extracted = ExtractedDocument(
-            format="text", title=title, pages=[Page(number=1, text=doc.text or doc.title)]
-        )
+    for source, extracted in documents:
+        document_id = document_id_for(tenant, source)
         seen: set[str] = set()
         for draft in chunker.chunk(extracted):
             cid = chunk_id_for(document_id, draft.text)
@@ -68,7 +69,7 @@ def chunk_corpus(
             seen.add(cid)
             chunks.append(
                 ChunkRecord(
-                    tenant=EVAL_TENANT,
+                    tenant=tenant,
                     document_id=document_id,
                     chunk_id=cid,
                     ordinal=draft.ordinal,
@@ -77,11 +78,32 @@ def chunk_corpus(
                     page_end=draft.page_end,
                     section=draft.section if headers else None,
                     token_count=draft.token_count,
-                    source=doc.doc_id,
-                    title=title if headers else None,
+                    source=source,
+                    title=extracted.title if headers else None,
                 )
             )
     return chunks
+
+
+def chunk_corpus(
+    corpus: Iterable[BeirDocument], settings: Settings, *, headers: bool = True
+) -> list[ChunkRecord]:
+    """A BEIR corpus's chunks: each document one page of text under its title."""
+    return chunk_documents(
+        (
+            (
+                doc.doc_id,
+                ExtractedDocument(
+                    format="text",
+                    title=doc.title.strip() or None,
+                    pages=[Page(number=1, text=doc.text or doc.title)],
+                ),
+            )
+            for doc in corpus
+        ),
+        settings,
+        headers=headers,
+    )
 
 
 def embed_chunks(
@@ -138,10 +160,22 @@ def build_index(
     )
     timings["embed"] = time.perf_counter() - started
     started = time.perf_counter()
-    index = EmbeddedIndex(Path(directory), embedder.model)
-    for start in range(0, len(chunks), 2048):
-        index.upsert(chunks[start : start + 2048], vectors[start : start + 2048])
-    index.commit()
+    index = index_chunks(chunks, vectors, embedder.model, directory)
     timings["index"] = time.perf_counter() - started
     timings["total"] = sum(timings.values())
     return IndexedCorpus(index=index, documents=len(corpus), chunks=chunks, timings_s=timings)
+
+
+def index_chunks(
+    chunks: Sequence[ChunkRecord], vectors: np.ndarray, model: Any, directory: Path
+) -> EmbeddedIndex:
+    """An embedded index at ``directory`` holding ``chunks`` (committed); closed on failure."""
+    index = EmbeddedIndex(Path(directory), model)
+    try:
+        for start in range(0, len(chunks), 2048):
+            index.upsert(chunks[start : start + 2048], vectors[start : start + 2048])
+        index.commit()
+    except BaseException:
+        index.close()
+        raise
+    return index
