@@ -1,52 +1,74 @@
-"""Calibrate the extractive answerer's abstention threshold on SciFact; check it on RGB.
+"""Fit the extractive answerer's answerability model and threshold; report what it does.
 
-SciFact (BEIR layout) gives two sets of hits per query with relevance judgements:
-  (a) answerable: top-k from the whole corpus;
-  (b) unanswerable: top-k from the corpus with the query's relevant documents removed (they are
-      filtered out of the ranking; corpus statistics are left as they are).
-The threshold on ``ExtractiveAnswerer.assess(...).confidence`` that best separates them (the
-middle of the highest balanced-accuracy plateau) is fit on the train queries; the answer rate on
-(a) and the abstention rate on (b) are reported on the test queries, at that threshold and at the
-answerer's default. With k-NN scores in the hits it also suggests signal weights.
+Two steps, so the fit runs in seconds once the hits are on disk:
 
-Retrieval is pluggable: ``--retriever module:factory``, where ``factory(corpus)`` takes the list
-of ``CorpusDoc`` and returns ``retrieve(query, k, exclude) -> list[SearchHit]`` (hits best first,
-``exclude`` a set of corpus ids that must not be returned). The default is an in-memory BM25 over
-title + text (k1=0.9, b=0.4 as in Pyserini), so hits carry ``scores["bm25"]`` and
-``ranks["bm25"]`` only; a hybrid retriever adds ``"knn"`` cosines and ranks and the confidence
-picks them up: ``--retriever calibrate_answerer:hybrid_retriever`` runs BM25 + the project's
-embedder fused with RRF, as the /query path does.
+1. ``dump``: build the project's index over a BEIR dataset (``build_index``, the query path's
+   ``retriever_for``: hybrid BM25 + k-NN, fused) and keep, per query of each split, the top-k
+   hits (a) over the whole corpus and (b) with the query's relevant documents out of reach (an
+   allow-list filter, as ``docket eval answers`` does). ``--rgb`` dumps RGB's counterfactual
+   questions over their own passages instead.
 
-Then RGB's counterfactual split (en_fact.json): per question, the answerer gets the question's
-own passages (ranked by the same BM25 over them) in four mixes, and we count how often the answer
-contains the true answer, the planted false one, or abstains.
+       .venv/bin/python bench/calibrate_answerer.py dump --dataset ../shared/data/scifact \
+           --splits train test --embedding-cache bench/results/cache \
+           --out bench/results/answer-hits-scifact.pkl
 
-    .venv/bin/python bench/calibrate_answerer.py [--data ../shared/data] [--k 10] [--json out.json]
+2. ``fit``: the answerer's own features (``ExtractiveAnswerer.assess(...).features``) for every
+   (a) hit list (label 1) and (b) hit list (label 0) of the fit split; an L2-regularised logistic
+   regression (numpy IRLS on standardised features, mapped back to raw units) for each model of
+   ``docket.answer.answerability`` (all features; lexical-only; dense-only; text-only). Prints
+   the coefficients as code, the AUCs, and answered / abstained / citing-relevant rates on the
+   fit and evaluation splits over a grid of thresholds, with the current constants too.
+
+       .venv/bin/python bench/calibrate_answerer.py fit \
+           --hits bench/results/answer-hits-scifact.pkl --fit scifact:train --eval scifact:test \
+           --extra bench/results/answer-hits-msmarco.pkl --rgb bench/results/answer-hits-rgb.pkl
+
+Only the fit split is used to choose anything; the others are reported.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
-import os
+import pickle
 import sys
-import time
+import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from docket.answer import Assessment, ExtractiveAnswerer
-from docket.answer.extractive import ConfidenceWeights, combine
-from docket.answer.lexical import content_terms
-from docket.models import ChunkRecord, SearchHit, chunk_id_for, document_id_for
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "layers" / "docket" / "python"))
+
+from docket.answer import ExtractiveAnswerer  # noqa: E402
+from docket.answer import answerability as model_module  # noqa: E402
+from docket.answer.lexical import content_terms  # noqa: E402
+from docket.models import ChunkRecord, SearchHit, chunk_id_for, document_id_for  # noqa: E402
+
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "HYBRID_MODEL": (
+        "coverage",
+        "document_coverage",
+        "entity_coverage",
+        "bm25_prominence",
+        "agreement",
+        "dense_top",
+        "dense_slope",
+    ),
+    "LEXICAL_MODEL": ("coverage", "document_coverage", "entity_coverage", "bm25_prominence"),
+    "DENSE_MODEL": ("coverage", "document_coverage", "entity_coverage", "dense_top", "dense_slope"),
+    "TEXT_MODEL": ("coverage", "document_coverage", "entity_coverage"),
+}
+
+
+# --- an in-memory BM25 over SciFact (bench/answerer_latency.py times the answerer on its hits) ---
 
 TENANT = "calibration"
-Retrieve = Callable[[str, int, frozenset[str]], list[SearchHit]]
 
 
 @dataclass(frozen=True)
@@ -124,52 +146,6 @@ class Bm25:
         return hits
 
 
-def hybrid_retriever(corpus: Sequence[CorpusDoc], candidates: int = 100) -> Retrieve:
-    """BM25 + the project's embedder (DOCKET_EMBEDDING_* settings), fused with RRF as /query does.
-
-    ``--retriever calibrate_answerer:hybrid_retriever``. Document vectors are cached under
-    .docket/calibration/ (embedding SciFact takes minutes on a laptop CPU).
-    """
-    import hashlib
-
-    from docket.embedding.factory import get_embedder
-    from docket.search.fusion import rrf_fuse
-
-    bm25 = Bm25(corpus)
-    embedder = get_embedder()
-    digest = hashlib.sha256(
-        "\x00".join([embedder.model.tag, *(doc.id for doc in corpus)]).encode()
-    ).hexdigest()[:16]
-    cache = Path(".docket/calibration") / f"vectors-{digest}.npy"
-    if cache.exists():
-        vectors = np.load(cache)
-    else:
-        vectors = embedder.embed_documents([doc.text for doc in corpus])
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, vectors)
-    ids = [doc.id for doc in corpus]
-
-    def retrieve(query: str, k: int, exclude: frozenset[str]) -> list[SearchHit]:
-        cosines = vectors @ embedder.embed_query(query)
-        knn: list[SearchHit] = []
-        for index in np.argsort(-cosines, kind="stable"):
-            if ids[index] in exclude:
-                continue
-            knn.append(
-                SearchHit(
-                    chunk=bm25.chunks[index],
-                    score=float(cosines[index]),
-                    retriever="knn",
-                    rank=len(knn) + 1,
-                )
-            )
-            if len(knn) == candidates:
-                break
-        return rrf_fuse({"bm25": bm25(query, candidates, exclude), "knn": knn}, limit=k)
-
-    return retrieve
-
-
 def load_scifact(root: Path) -> tuple[list[CorpusDoc], dict[str, str]]:
     with (root / "corpus.jsonl").open() as f:
         corpus = [
@@ -180,282 +156,266 @@ def load_scifact(root: Path) -> tuple[list[CorpusDoc], dict[str, str]]:
     return corpus, queries
 
 
-def load_qrels(root: Path, split: str) -> dict[str, set[str]]:
-    qrels: dict[str, set[str]] = defaultdict(set)
-    with (root / "qrels" / f"{split}.tsv").open() as f:
-        next(f)
-        for line in f:
-            query_id, doc_id, score = line.rstrip("\n").split("\t")
-            if int(score) > 0:
-                qrels[query_id].add(doc_id)
-    return dict(qrels)
+# --- dump ------------------------------------------------------------------------------------------
 
 
-def load_retriever(spec: str | None, corpus: list[CorpusDoc]) -> Retrieve:
-    if not spec:
-        return Bm25(corpus)
-    module_name, _, attr = spec.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr or "make_retriever")
-    return factory(corpus)
+def dump_beir(
+    folder: Path, splits: Sequence[str], k: int, cache: Path | None
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    from docket.config import Settings
+    from docket.embedding.factory import get_embedder
+    from docket.evaluation.beir import load_beir
+    from docket.evaluation.indexing import EVAL_TENANT, build_index
+    from docket.models import SearchFilter, document_id_for
+    from docket.search.retrieval import retriever_for
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    embedder = get_embedder(settings)
+    datasets = {split: load_beir(folder, split) for split in splits}
+    first = next(iter(datasets.values()))
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        indexed = build_index(
+            list(first.corpus.values()),
+            settings=settings,
+            embedder=embedder,
+            directory=Path(scratch) / "index",
+            cache_dir=cache,
+        )
+        try:
+            retriever = retriever_for(settings, indexed.index, embedder)
+            documents = frozenset(chunk.document_id for chunk in indexed.chunks)
+            whole = SearchFilter(tenant=EVAL_TENANT, groups=frozenset())
+            for split, dataset in datasets.items():
+                rows = []
+                for query_id, question in dataset.queries.items():
+                    relevant = dataset.relevant(query_id)
+                    if not relevant:
+                        continue
+                    excluded = {document_id_for(EVAL_TENANT, r) for r in relevant}
+                    without = whole.model_copy(update={"document_ids": documents - excluded})
+                    rows.append(
+                        {
+                            "qid": query_id,
+                            "question": question,
+                            "relevant": relevant,
+                            "a": retriever.retrieve(question, whole, top_k=k).hits,
+                            "b": retriever.retrieve(question, without, top_k=k).hits,
+                        }
+                    )
+                out[(folder.name, split)] = rows
+                print(folder.name, split, len(rows), "queries", flush=True)
+        finally:
+            indexed.index.close()
+    return out
+
+
+def dump_rgb(path: Path, k: int, cache: Path | None) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    from docket.config import Settings
+    from docket.embedding.factory import get_embedder
+    from docket.evaluation.answers import index_counterfactual, load_counterfactual
+    from docket.models import SearchFilter
+    from docket.search.retrieval import retriever_for
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    embedder = get_embedder(settings)
+    records = load_counterfactual(path)
+    with tempfile.TemporaryDirectory() as scratch:
+        index, _ = index_counterfactual(
+            records,
+            settings=settings,
+            embedder=embedder,
+            directory=Path(scratch) / "rgb",
+            cache_dir=cache,
+        )
+        try:
+            retriever = retriever_for(settings, index, embedder)
+            rows = [
+                {
+                    "record": record,
+                    "hits": retriever.retrieve(
+                        record.query, SearchFilter(tenant=record.tenant, groups=frozenset()), k
+                    ).hits,
+                }
+                for record in records
+            ]
+        finally:
+            index.close()
+    return {("rgb", "en_fact"): rows}
+
+
+# --- fit -------------------------------------------------------------------------------------------
 
 
 def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
     """Probability that a random answerable case scores above a random unanswerable one."""
-    pos, neg = np.asarray(positive), np.asarray(negative)
+    pos, neg = np.asarray(positive, float), np.asarray(negative, float)
     greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
     return float(greater / (len(pos) * len(neg)))
 
 
-def balanced_accuracy(positive: Sequence[float], negative: Sequence[float], cut: float) -> float:
-    """Mean of the answer rate on answerable and the abstention rate on unanswerable cases."""
-    return float(((np.asarray(positive) >= cut).mean() + (np.asarray(negative) < cut).mean()) / 2)
-
-
-def best_threshold(
-    positive: Sequence[float], negative: Sequence[float], tolerance: float = 0.01
-) -> tuple[float, float]:
-    """The middle of the plateau of thresholds within ``tolerance`` of the best balanced accuracy.
-
-    The curve is flat near its top, so the arg-max alone moves with noise; the plateau's middle
-    does not. Returns (threshold, balanced accuracy there).
-    """
-    grid = np.round(np.arange(0.0, 1.0001, 0.01), 2)
-    curve = np.array([balanced_accuracy(positive, negative, cut) for cut in grid])
-    plateau = grid[curve >= curve.max() - tolerance]
-    threshold = float(np.round(np.median(plateau), 2))
-    return threshold, balanced_accuracy(positive, negative, threshold)
-
-
-def rate(values: Sequence[float], threshold: float, above: bool) -> float:
-    array = np.asarray(values)
-    return float(((array >= threshold) if above else (array < threshold)).mean())
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[float, np.ndarray]:
+    """(intercept, weights) in raw feature units; L2 on the standardised weights, not the
+    intercept; Newton steps (IRLS)."""
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = np.hstack([np.ones((len(x), 1)), (x - mean) / std])
+    w = np.zeros(z.shape[1])
+    penalty = l2 * np.eye(len(w))
+    penalty[0, 0] = 0.0
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        gradient = z.T @ (p - y) + penalty @ w
+        hessian = z.T @ (z * (p * (1 - p))[:, None]) + penalty
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    weights = w[1:] / std
+    return float(w[0] - (weights * mean).sum()), weights
 
 
 @dataclass
-class SplitRun:
-    """Assessments of one split: (a) answerable and (b) unanswerable hits per query."""
+class Case:
+    """One hit list, assessed: its features, confidence and whether its answer cites a relevant
+    document."""
 
-    answerable: list[Assessment] = field(default_factory=list)
-    unanswerable: list[Assessment] = field(default_factory=list)
-    relevant_in_hits: list[bool] = field(default_factory=list)
-    cites_relevant: list[bool] = field(default_factory=list)
-
-    def confidences(self, which: str, only_retrieved: bool = False) -> list[float]:
-        rows = getattr(self, which)
-        return [
-            a.confidence
-            for a, ok in zip(rows, self.relevant_in_hits, strict=True)
-            if ok or not only_retrieved
-        ]
+    label: int
+    features: dict[str, float | None]
+    missing_names: list[str]
+    confidence: float
+    cites_relevant: bool
 
 
-def run_split(
-    retrieve: Retrieve,
-    queries: dict[str, str],
-    qrels: dict[str, set[str]],
-    known: set[str],
-    k: int,
-    answerer: ExtractiveAnswerer,
-) -> SplitRun:
-    run = SplitRun()
-    composer = ExtractiveAnswerer(min_score=0.0)  # what it would quote if it answered
-    for query_id in sorted(qrels, key=int):
-        question, relevant = queries[query_id], frozenset(qrels[query_id] & known)
-        hits_a = retrieve(question, k, frozenset())
-        hits_b = retrieve(question, k, relevant)
-        run.answerable.append(answerer.assess(question, hits_a))
-        run.unanswerable.append(answerer.assess(question, hits_b))
-        run.relevant_in_hits.append(any(hit.chunk.source in relevant for hit in hits_a))
-        answer = composer.answer(question, hits_a)
-        run.cites_relevant.append(any(c.source in relevant for c in answer.citations))
-    return run
-
-
-def rates(run: SplitRun, threshold: float) -> dict[str, float]:
-    answered = [a.confidence >= threshold for a in run.answerable]
-    return {
-        "answer_rate_answerable": rate(run.confidences("answerable"), threshold, above=True),
-        "answer_rate_answerable_relevant_in_hits": rate(
-            run.confidences("answerable", only_retrieved=True), threshold, above=True
-        ),
-        "abstention_rate_unanswerable": rate(
-            run.confidences("unanswerable"), threshold, above=False
-        ),
-        "answers_citing_a_relevant_doc": float(
-            np.mean(
-                [ok for ok, yes in zip(run.cites_relevant, answered, strict=True) if yes] or [False]
+def assess_rows(rows: list[dict[str, Any]]) -> list[Case]:
+    answerer = ExtractiveAnswerer(min_score=0.0)
+    cases = []
+    for row in rows:
+        for label, key in ((1, "a"), (0, "b")):
+            hits: list[SearchHit] = row[key]
+            assessment = answerer.assess(row["question"], hits)
+            answer = answerer.answer(row["question"], hits)
+            cases.append(
+                Case(
+                    label,
+                    assessment.features,
+                    assessment.missing_names,
+                    assessment.confidence,
+                    any(c.source in row["relevant"] for c in answer.citations),
+                )
             )
-        ),
-    }
+    return cases
 
 
-def signal_aucs(run: SplitRun) -> dict[str, float | None]:
-    figures: dict[str, float | None] = {}
-    for name in ("confidence", "lexical", "coverage", "margin", "dense", "agreement"):
-        pos = [getattr(a, name) for a in run.answerable]
-        neg = [getattr(a, name) for a in run.unanswerable]
-        present = all(v is not None for v in pos + neg)
-        figures[name] = round(auc(pos, neg), 3) if present else None
-    return figures
+def matrix(cases: list[Case], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.array([[float(c.features.get(n) or 0.0) for n in names] for c in cases])
+    return x, np.array([c.label for c in cases], dtype=float)
 
 
-def fit_weights(run: SplitRun) -> dict[str, object] | None:
-    """With k-NN scores in the hits: the signal weights with the best AUC (grid step 0.05)."""
-    rows = run.answerable + run.unanswerable
-    if all(a.dense is None and a.agreement is None for a in rows):
-        return None
-    best: tuple[float, ConfidenceWeights] = (-1.0, ConfidenceWeights())
-    steps = [round(0.05 * i, 2) for i in range(21)]
-    for lexical in steps:
-        for dense in steps:
-            agreement = round(1.0 - lexical - dense, 2)
-            if agreement < 0:
-                continue
-            weights = ConfidenceWeights(lexical, dense, agreement)
-
-            def confidences(items: list[Assessment], w: ConfidenceWeights = weights) -> list[float]:
-                return [combine(a.lexical, a.dense, a.agreement, w) for a in items]
-
-            score = auc(confidences(run.answerable), confidences(run.unanswerable))
-            if score > best[0] + 1e-9:
-                best = (score, weights)
-    score, weights = best
-    pos = [combine(a.lexical, a.dense, a.agreement, weights) for a in run.answerable]
-    neg = [combine(a.lexical, a.dense, a.agreement, weights) for a in run.unanswerable]
-    threshold, balanced = best_threshold(pos, neg)
+def rates(cases: list[Case], scores: np.ndarray, threshold: float) -> dict[str, float]:
+    labels = np.array([c.label for c in cases])
+    cites = np.array([c.cites_relevant for c in cases])
+    answered = scores >= threshold
+    positive = labels == 1
     return {
-        "weights": {
-            "lexical": weights.lexical,
-            "dense": weights.dense,
-            "agreement": weights.agreement,
-        },
-        "auc": round(score, 3),
-        "threshold": threshold,
-        "balanced_accuracy": round(balanced, 3),
+        "answered": round(float(answered[positive].mean()), 3),
+        "cites_relevant": round(float(cites[positive & answered].mean()), 3)
+        if (positive & answered).any()
+        else 0.0,
+        "abstained": round(float((~answered[~positive]).mean()), 3),
     }
 
 
-def calibrate_scifact(
-    root: Path, retriever_spec: str | None, k: int, fit_split: str, eval_split: str
-) -> dict[str, object]:
-    corpus, queries = load_scifact(root)
-    retrieve = load_retriever(retriever_spec, corpus)
-    answerer = ExtractiveAnswerer()
-    known = {doc.id for doc in corpus}
-    fit = run_split(retrieve, queries, load_qrels(root, fit_split), known, k, answerer)
-    held_out = run_split(retrieve, queries, load_qrels(root, eval_split), known, k, answerer)
-    threshold, balanced = best_threshold(
-        fit.confidences("answerable"), fit.confidences("unanswerable")
+def current_scores(cases: list[Case]) -> np.ndarray:
+    """Confidences as the answerer computes them now (its constants, the missing-name rule)."""
+    return np.array(
+        [model_module.answerability(c.features, c.missing_names) for c in cases], dtype=float
     )
-    quantiles = [0.1, 0.25, 0.5, 0.75, 0.9]
-    return {
-        "retriever": retriever_spec or "in-memory BM25",
-        "k": k,
-        "fit": {
-            "split": fit_split,
-            "queries": len(fit.answerable),
-            "best_threshold": round(threshold, 3),
-            "balanced_accuracy": round(balanced, 3),
-            "auc": signal_aucs(fit),
-            "suggested_weights": fit_weights(fit),
-        },
-        "eval": {
-            "split": eval_split,
-            "queries": len(held_out.answerable),
-            "recall_at_k": float(np.mean(held_out.relevant_in_hits)),
-            "auc": signal_aucs(held_out),
-            "at_fitted_threshold": rates(held_out, threshold),
-            "at_default_min_score": {"min_score": answerer.min_score}
-            | rates(held_out, answerer.min_score),
-            "confidence_quantiles": {
-                "answerable": np.quantile(held_out.confidences("answerable"), quantiles)
-                .round(3)
-                .tolist(),
-                "unanswerable": np.quantile(held_out.confidences("unanswerable"), quantiles)
-                .round(3)
-                .tolist(),
-            },
-        },
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    data: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for path in [args.hits, *args.extra]:
+        with Path(path).open("rb") as fh:
+            data.update(pickle.load(fh))
+    fit_key = tuple(args.fit.split(":"))
+    fit_cases = assess_rows(data[fit_key])  # type: ignore[index]
+    others = {
+        f"{name}:{split}": assess_rows(rows)
+        for (name, split), rows in data.items()
+        if (name, split) != fit_key
     }
+    for model, names in FEATURE_SETS.items():
+        x, y = matrix(fit_cases, names)
+        low, high = np.percentile(x, 1, axis=0), np.percentile(x, 99, axis=0)
+        x = np.clip(x, low, high)
+        intercept, weights = fit_logistic(x, y, args.l2)
+        probability = 1 / (1 + np.exp(-(x @ weights + intercept)))
+        print(
+            f"{model} = LogisticModel(  # fit AUC {auc(probability[y == 1], probability[y == 0]):.3f}"
+        )
+        print(f"    intercept={intercept:.3f},")
+        print("    weights={")
+        for name, weight in zip(names, weights, strict=True):
+            print(f'        "{name}": {weight:.3f},')
+        print("    },\n    limits={")
+        for name, lo, hi in zip(names, low, high, strict=True):
+            print(f'        "{name}": ({lo:.3f}, {hi:.3f}),')
+        print("    },\n)")
+    print("\nwith the constants in docket/answer/answerability.py now:")
+    grid = [round(t, 2) for t in np.arange(0.30, 0.71, 0.05)]
+    for name, cases in {args.fit: fit_cases, **others}.items():
+        scores = current_scores(cases)
+        labels = np.array([c.label for c in cases])
+        print(f"{name}: AUC {auc(scores[labels == 1], scores[labels == 0]):.3f}")
+        for threshold in grid:
+            print(f"   {threshold:.2f} {rates(cases, scores, threshold)}")
+    if args.rgb:
+        with Path(args.rgb).open("rb") as fh:
+            rgb = pickle.load(fh)[("rgb", "en_fact")]
+        answerer = ExtractiveAnswerer(min_score=0.0)
+        confidences = np.array(
+            [answerer.assess(r["record"].query, r["hits"]).confidence for r in rgb]
+        )
+        print(
+            "RGB counterfactual: share abstaining at",
+            {t: round(float((confidences < t).mean()), 3) for t in grid},
+        )
+    return 0
 
 
-def _contains(text: str, answer: str | list) -> bool:
-    options = answer if isinstance(answer, list) else [answer]
-    flat = [o for option in options for o in (option if isinstance(option, list) else [option])]
-    folded = text.lower()
-    return any(str(option).lower() in folded for option in flat)
-
-
-def check_rgb(path: Path) -> dict[str, object]:
-    answerer = ExtractiveAnswerer()
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    mixes = {
-        "positive+negative": ("positive", "negative"),
-        "positive_wrong+negative": ("positive_wrong", "negative"),
-        "positive+positive_wrong+negative": ("positive", "positive_wrong", "negative"),
-        "negative only": ("negative",),
-    }
-    report: dict[str, object] = {"questions": len(rows)}
-    for name, fields in mixes.items():
-        tally: Counter[str] = Counter()
-        for row in rows:
-            docs = [
-                CorpusDoc(f"{row['id']}-{field}-{i}", "", text)
-                for field in fields
-                for i, text in enumerate(row[field])
-            ]
-            hits = Bm25(docs)(row["query"], 10, frozenset())
-            answer = answerer.answer(row["query"], hits)
-            if not answer.found:
-                tally["abstained"] += 1
-                continue
-            true, fake = (
-                _contains(answer.text, row["answer"]),
-                _contains(answer.text, row["fakeanswer"]),
-            )
-            tally[
-                "true and fake"
-                if true and fake
-                else "true"
-                if true
-                else "fake"
-                if fake
-                else "neither"
-            ] += 1
-        report[name] = dict(sorted(tally.items()))
-    return report
+def cmd_dump(args: argparse.Namespace) -> int:
+    if args.rgb:
+        out = dump_rgb(args.rgb, args.k, args.embedding_cache)
+    else:
+        out = dump_beir(args.dataset, args.splits, args.k, args.embedding_cache)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("wb") as fh:
+        pickle.dump(out, fh)
+    print("wrote", args.out)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_data = os.environ.get(
-        "DOCKET_SHARED_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data")
-    )
-    parser.add_argument("--data", type=Path, default=Path(default_data))
-    parser.add_argument(
-        "--retriever",
-        help="module:factory; factory(corpus) -> retrieve (calibrate_answerer:hybrid_retriever)",
-    )
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--fit-split", default="train", help="qrels split the threshold is fit on")
-    parser.add_argument("--eval-split", default="test", help="qrels split the figures come from")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    sub = parser.add_subparsers(required=True)
+    dump = sub.add_parser("dump", help="hit lists of the query path, answerable and not")
+    dump.add_argument("--dataset", type=Path, help="a BEIR folder")
+    dump.add_argument("--splits", nargs="+", default=["train", "test"])
+    dump.add_argument("--rgb", type=Path, help="RGB en_fact.json (instead of --dataset)")
+    dump.add_argument("--k", type=int, default=10, help="hits per query (the ask path's top_k)")
+    dump.add_argument("--embedding-cache", type=Path)
+    dump.add_argument("--out", type=Path, required=True)
+    dump.set_defaults(func=cmd_dump)
+    fit = sub.add_parser("fit", help="fit the answerability models; report rates")
+    fit.add_argument("--hits", type=Path, required=True)
+    fit.add_argument("--fit", default="scifact:train", help="dataset:split to fit on")
+    fit.add_argument("--extra", nargs="*", default=[], type=Path, help="more dumps to report on")
+    fit.add_argument("--rgb", type=Path, help="an RGB dump: abstention on answerable questions")
+    fit.add_argument("--l2", type=float, default=1.0)
+    fit.set_defaults(func=cmd_fit)
     args = parser.parse_args(argv)
-    if not (args.data / "scifact").is_dir():
-        print(f"shared data not found at {args.data} (set DOCKET_SHARED_DATA)", file=sys.stderr)
-        return 2
-    started = time.perf_counter()
-    figures: dict[str, object] = {
-        "scifact": calibrate_scifact(
-            args.data / "scifact", args.retriever, args.k, args.fit_split, args.eval_split
-        ),
-        "rgb_counterfactual": check_rgb(args.data / "rgb_counterfactual" / "en_fact.json"),
-    }
-    figures["seconds"] = round(time.perf_counter() - started, 1)
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    return 0
+    result: int = args.func(args)
+    return result
 
 
 if __name__ == "__main__":

@@ -4,15 +4,20 @@ SciFact runs on the session's ``scifact_index`` (built once, never written here:
 check puts documents out of reach with a filter). RGB's counterfactual split gets a small index
 of its own (about 1,400 passages, ~25 s to embed on two cores).
 
-Measured with the extractive answerer, all-MiniLM-L6-v2, hybrid retrieval (2025-11-22):
+Measured with the extractive answerer (answerability model and threshold 0.50 fit on SciFact
+train, docket/answer/answerability.py), all-MiniLM-L6-v2, hybrid retrieval (2026-12-04):
 
-    SciFact test (300)  answered 0.670, citation coverage 1.000 (563 sentences), fully supported
-                        1.000, citing a relevant document 0.786 of the answered
-    relevant removed    abstained 0.643 (false answers 0.357)
-    RGB en_fact (100)   true answer 0.46, planted false answer 0.37 (both 0.17), abstained 0.02,
-                        neither 0.32; 0.40 of the answers cite a planted passage
+    SciFact test (300)  answered 0.617, citation coverage 1.000, fully supported 1.000, citing a
+                        relevant document 0.789 of the answered
+    relevant removed    abstained 0.723 (false answers 0.277)
+    MS MARCO mini (43)  answered 0.860, citing a relevant passage 1.000; with every judged
+                        passage out of reach, abstained 0.953
+    RGB en_fact (100)   true answer 0.45, planted false answer 0.37 (both 0.17), abstained 0.05,
+                        neither 0.30; 0.40 of the answers cite a planted passage
 
-Floors sit a few points below. The extractive answerer quotes verbatim, so coverage is ~1 by
+Before the answerability model (hand-weighted confidence, threshold 0.40): SciFact answered
+0.660, citing relevant 0.788, abstained 0.643; MS MARCO mini answered 0.953, abstained 0.953;
+RGB true 0.47, false 0.37, abstained 0.02. Floors sit a few points below. The extractive answerer quotes verbatim, so coverage is ~1 by
 construction; it still is measured, with the same verifier the LLM answerer uses. It has no notion
 of which source is right: on RGB it quotes planted passages nearly as often as true ones, and the
 test only holds the false answer below the true one, as measured.
@@ -101,8 +106,8 @@ def test_answers_to_scifact_claims_cite_chunks_that_support_them(
     assert figures.questions == 300
     assert figures.citation_coverage >= 0.95
     assert figures.fully_supported >= 0.95
-    assert figures.answered >= 0.60
-    assert figures.cites_relevant >= 0.70
+    assert figures.answered >= 0.57
+    assert figures.cites_relevant >= 0.74
 
 
 def test_scifact_claims_without_their_relevant_abstracts_are_mostly_not_found(
@@ -113,11 +118,30 @@ def test_scifact_claims_without_their_relevant_abstracts_are_mostly_not_found(
     print(figures.model_dump())
 
     assert figures.questions == 300
-    assert figures.abstained >= 0.58
+    assert figures.abstained >= 0.68
     # the shared index is untouched: every document is still there
     assert scifact_index.index.matching_rows(
         scifact_service.search_filter(PRINCIPAL, None)
     ).size == (len(scifact_index.chunks))
+
+
+def test_web_questions_are_answered_and_abstain_without_their_passages(
+    msmarco_mini: tuple[BeirDataset, IndexedCorpus], eval_settings: Settings
+) -> None:
+    # Given MS MARCO mini's judged web questions over its 5,000 passages
+    dataset, indexed = msmarco_mini
+    service = query_service(eval_settings, indexed.index)
+    documents = {chunk.document_id for chunk in indexed.chunks}
+    # When they are asked over the whole corpus, then with every judged passage out of reach
+    answerable = check_answerable(service, PRINCIPAL, dataset)
+    unanswerable = check_unanswerable(service, PRINCIPAL, dataset, documents)
+    print(answerable.model_dump(), unanswerable.model_dump())
+    # Then most are answered from relevant passages, and most abstain without them
+    assert answerable.questions == 43
+    assert answerable.answered >= 0.80
+    assert answerable.cites_relevant >= 0.95
+    assert answerable.citation_coverage >= 0.95
+    assert unanswerable.abstained >= 0.88
 
 
 def test_planted_false_passages_win_less_often_than_the_true_ones(

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from docket.answer import AnswerDelta, AnswerDone, Answerer, ExtractiveAnswerer, collect, lexical
+from docket.answer import (
+    AnswerDelta,
+    AnswerDone,
+    Answerer,
+    ExtractiveAnswerer,
+    answerability,
+    collect,
+    lexical,
+)
 from docket.models import NOT_FOUND_TEXT, Answer, ChunkRecord, SearchHit
 from tests.unit.answer.conftest import MakeHit, make_hit
 
@@ -292,12 +300,17 @@ def test_confidence_works_on_lexical_signals_alone(hit: MakeHit) -> None:
     ]
     # When the answerer assesses them
     assessment = ExtractiveAnswerer().assess("How many days to return items for a refund?", hits)
-    # Then the confidence is the lexical signal: sqrt(coverage * margin)
+    # Then the dense signals are absent and the lexical model gives the confidence
     assert assessment.dense is None and assessment.agreement is None
     assert assessment.margin is not None
     assert assessment.margin == pytest.approx((12.0 - 2.0) / 12.0)
     assert assessment.lexical == pytest.approx((assessment.coverage * assessment.margin) ** 0.5)
-    assert assessment.confidence == pytest.approx(assessment.lexical)
+    assert assessment.features["dense_top"] is None
+    assert assessment.features["bm25_prominence"] is not None
+    assert assessment.confidence == pytest.approx(
+        answerability.LEXICAL_MODEL.probability(assessment.features)
+    )
+    assert assessment.confidence >= ExtractiveAnswerer().min_score
 
 
 def test_unfused_hits_still_give_a_margin(hit: MakeHit) -> None:
@@ -314,17 +327,41 @@ def test_unfused_hits_still_give_a_margin(hit: MakeHit) -> None:
 
 
 def test_dense_similarity_and_retriever_agreement_raise_confidence(hit: MakeHit) -> None:
-    # Given the same relevant chunk, once lexical-only and once found first by both retrievers
+    # Given the same chunks, once with the refunds chunk first in both retrievers and far ahead
+    # in cosine, once first by BM25 only, with the k-NN retriever preferring the others
     question = "How many days do customers have to return items?"
-    lexical_only = [hit(REFUNDS, source="refunds.md")]
-    hybrid = [hit(REFUNDS, source="refunds.md", bm25=9.0, bm25_rank=1, knn=0.9, knn_rank=1)]
+    texts = [REFUNDS, SHIPPING, LEAVE, PASTA, "Parking is free."]
+    agreeing = [
+        hit(
+            t,
+            source=f"d{i}",
+            rank=i + 1,
+            bm25=9.0 - i,
+            bm25_rank=i + 1,
+            knn=0.85 - 0.1 * i,
+            knn_rank=i + 1,
+        )
+        for i, t in enumerate(texts)
+    ]
+    disagreeing = [
+        hit(
+            t,
+            source=f"d{i}",
+            rank=i + 1,
+            bm25=9.0 - i,
+            bm25_rank=i + 1,
+            knn=0.3 + 0.01 * i,
+            knn_rank=5 - i,
+        )
+        for i, t in enumerate(texts)
+    ]
     answerer = ExtractiveAnswerer()
     # When both are assessed
-    plain, both = answerer.assess(question, lexical_only), answerer.assess(question, hybrid)
-    # Then dense and agreement are present, saturate at 1, and raise the confidence
-    assert (both.dense, both.agreement) == (1.0, 1.0)
-    assert both.confidence > plain.confidence
-    assert 0.0 <= plain.confidence <= both.confidence <= 1.0
+    both, one = answerer.assess(question, agreeing), answerer.assess(question, disagreeing)
+    # Then agreement and a high, standing-out cosine raise the confidence
+    assert both.agreement == 1.0 and one.agreement is not None and one.agreement < 1.0
+    assert both.confidence > one.confidence
+    assert 0.0 <= one.confidence <= both.confidence <= 1.0
 
 
 def test_a_low_cosine_lowers_confidence(hit: MakeHit) -> None:
@@ -333,7 +370,7 @@ def test_a_low_cosine_lowers_confidence(hit: MakeHit) -> None:
     low = [hit(REFUNDS, knn=0.1, knn_rank=1)]
     # When assessed
     assessment = ExtractiveAnswerer().assess(question, low)
-    # Then the dense signal is zero and pulls the confidence below the lexical one
+    # Then the dense signal is zero and the off-topic cosine pulls the confidence down
     assert assessment.dense == 0.0
     assert assessment.confidence < assessment.lexical
 

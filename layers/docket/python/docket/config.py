@@ -120,7 +120,9 @@ class Settings(BaseSettings):
 
     # answers
     answerer: Literal["extractive", "llm"] = "extractive"
-    min_answer_score: float = 0.40  # calibrated on SciFact train (bench/calibrate_answerer.py)
+    # answerability probability below which the answer is "not found" (fit on SciFact train,
+    # bench/calibrate_answerer.py; 0.55 trades answered claims for abstention >= 0.80)
+    min_answer_score: float = 0.50
     # the chat model behind answerer="llm": "fake" echoes the extractive answer through the LLM
     # path (offline, for the local cloud); real providers arrive with their adapters
     llm_provider: Literal["none", "fake", "anthropic", "openai", "bedrock", "cohere"] = "none"

@@ -3,7 +3,6 @@
 from docket.answer.extractive import (
     DEFAULT_MIN_SCORE,
     Assessment,
-    ConfidenceWeights,
     ExtractiveAnswerer,
 )
 from docket.answer.port import AnswerDelta, AnswerDone, Answerer, AnswerEvent, collect
@@ -15,7 +14,6 @@ __all__ = [
     "AnswerEvent",
     "Answerer",
     "Assessment",
-    "ConfidenceWeights",
     "ExtractiveAnswerer",
     "collect",
 ]

@@ -5,19 +5,15 @@ No model call. Sentences are scored with BM25 computed over the candidate senten
 the question, plus a bonus when a when/how-many/who question meets a date/number/name, plus a
 small prior from the hit's rank (which carries what the dense retriever and the fusion knew).
 
-It abstains ("not found") when the confidence, built from the hits alone, is below ``min_score``:
+It abstains ("not found") when the confidence, built from the hits alone, is below ``min_score``.
+The confidence is the probability, from a small logistic model fit on SciFact train
+(docket.answer.answerability), that the hits answer the question: the best sentence's and the
+best document's coverage of the question's words, whether some hit names what the question names,
+how far the best hit stands out in BM25 and cosine, and whether both retrievers rank it high. A
+question naming a proper noun that no hit mentions ("Tesla" over Uber and Lyft filings), or hits
+that are off topic by cosine, get a fraction of that confidence, so they abstain.
 
-    coverage  = idf-weighted share of the question's content words in the best sentence
-    margin    = (best - weakest) / best of the per-document BM25 scores (>= 5 documents)
-    lexical   = sqrt(coverage * margin), or coverage when there is no margin
-    dense     = clip((best knn cosine - 0.5) / (0.85 - 0.5), 0, 1)
-    agreement = max over chunks found by both retrievers of 2 / (bm25 rank + knn rank)
-    confidence = weighted mean of lexical (0.6), dense (0.25), agreement (0.15), over the signals
-                 the hits carry (BM25-only hits: confidence = lexical)
-
-Fit with bench/calibrate_answerer.py on SciFact train queries (answerable hits against hits with
-the relevant abstracts removed): 0.4 sits in the middle of the best-threshold plateau both for
-BM25-only hits and for BM25 + all-MiniLM-L6-v2 hits fused with RRF, so one threshold serves both.
+The older signals (lexical, margin, dense, agreement) are still reported on the ``Assessment``.
 """
 
 from __future__ import annotations
@@ -30,13 +26,19 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from docket.answer import answerability
+from docket.answer.answerability import raw_score as _raw
+from docket.answer.answerability import retriever_rank as _rank
 from docket.answer.lexical import answer_type, content_terms, has_answer_type, split_sentences
 from docket.answer.port import AnswerDelta, AnswerDone, AnswerEvent
 from docket.answer.verify import MARKER_RE
 from docket.models import NOT_FOUND_TEXT, Answer, Citation, SearchHit
 
-# Fit on SciFact train queries with BM25-only hits (bench/calibrate_answerer.py).
-DEFAULT_MIN_SCORE = 0.4
+# The abstention threshold on the answerability probability: the best balanced accuracy (answered
+# answerable + abstained unanswerable) on SciFact train (bench/calibrate_answerer.py). On SciFact
+# test it answers 0.62 of the claims and abstains on 0.72 without their abstracts; 0.55 reaches
+# 0.80 abstention at 0.53 answered.
+DEFAULT_MIN_SCORE = 0.5
 
 # all-MiniLM-L6-v2 cosines: on SciFact the best cosine among the hits is ~0.56 (median) when the
 # relevant abstracts are gone and ~0.62 when they are there; below LOW nothing is on topic.
@@ -62,37 +64,14 @@ def _clip(value: float) -> float:
 _DOT_LEADER = re.compile(r"(?:\.\s){2,}\.|\.{4,}")
 
 
-@dataclass(frozen=True, slots=True)
-class ConfidenceWeights:
-    """Weights of the confidence signals; an absent signal drops out and the rest renormalise."""
-
-    lexical: float = 0.6
-    dense: float = 0.25
-    agreement: float = 0.15
-
-
-def combine(
-    lexical: float,
-    dense: float | None,
-    agreement: float | None,
-    weights: ConfidenceWeights = ConfidenceWeights(),
-) -> float:
-    """The confidence: the weighted mean of the signals that are present, in [0, 1]."""
-    weighted = [(weights.lexical, lexical)]
-    if dense is not None:
-        weighted.append((weights.dense, dense))
-    if agreement is not None:
-        weighted.append((weights.agreement, agreement))
-    total = sum(weight for weight, _ in weighted)
-    return _clip(sum(weight * value for weight, value in weighted) / total) if total else 0.0
-
-
 class Assessment(BaseModel):
-    """Retrieval confidence from the hits alone, and the signals it is made of (each in [0, 1])."""
+    """Answerability from the hits alone: the confidence and the signals behind it."""
 
     model_config = ConfigDict(frozen=True)
 
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float = Field(
+        ge=0.0, le=1.0, description="probability that the hits answer the question"
+    )
     lexical: float = Field(ge=0.0, le=1.0, description="sqrt(coverage * margin), or coverage")
     coverage: float = Field(
         ge=0.0,
@@ -112,6 +91,12 @@ class Assessment(BaseModel):
         default=None,
         description="2 / (bm25 rank + knn rank) of the best chunk both retrievers found; None if "
         "the hits carry only one retriever's ranks",
+    )
+    features: dict[str, float | None] = Field(
+        default_factory=dict, description="the answerability model's inputs (answerability.py)"
+    )
+    missing_names: list[str] = Field(
+        default_factory=list, description="proper nouns of the question that no hit mentions"
     )
 
 
@@ -137,20 +122,6 @@ class _Scored:
 class _Plan:
     assessment: Assessment
     chosen: list[_Scored]
-
-
-def _raw(hit: SearchHit, retriever: str) -> float | None:
-    """A retriever's raw score for the hit: from a fused hit's ``scores``, or an unfused hit's."""
-    if retriever in hit.scores:
-        return hit.scores[retriever]
-    return hit.score if hit.retriever == retriever else None
-
-
-def _rank(hit: SearchHit, retriever: str) -> int | None:
-    """A retriever's 1-based rank for the hit, as ``_raw`` finds scores."""
-    if retriever in hit.ranks:
-        return max(1, hit.ranks[retriever])
-    return max(1, hit.rank) if hit.retriever == retriever and hit.rank else None
 
 
 # A source's own reference markers ("... since 1979 [14].") would read as our citations in the
@@ -187,7 +158,6 @@ class ExtractiveAnswerer:
         max_quote_chars: int = 400,
         dense_low: float = DENSE_LOW,
         dense_high: float = DENSE_HIGH,
-        weights: ConfidenceWeights | None = None,
     ) -> None:
         if max_sentences < 1:
             raise ValueError("max_sentences must be at least 1")
@@ -202,7 +172,6 @@ class ExtractiveAnswerer:
         self.max_quote_chars = max_quote_chars
         self.dense_low = dense_low
         self.dense_high = dense_high
-        self.weights = weights or ConfidenceWeights()
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -344,8 +313,22 @@ class ExtractiveAnswerer:
             seen_texts.add(key)
             chosen.append(item)
         # Chunks in order of their best sentence; chosen is already sorted by score.
+        considered = hits[: self.max_hits]
+        hit_terms: list[set[str]] = [set() for _ in considered]
+        for sentence in sentences:
+            hit_terms[sentence.hit_index].update(sentence.terms)
+        features, missing = answerability.features(
+            question,
+            question_terms,
+            _clip(best.coverage),
+            considered,
+            [frozenset(terms) for terms in hit_terms],
+        )
         assessment = self._assessment(
-            best.coverage, *self._retrieval_signals(hits[: self.max_hits])
+            best.coverage,
+            *self._retrieval_signals(considered),
+            features=features,
+            missing_names=missing,
         )
         return _Plan(assessment, chosen)
 
@@ -402,14 +385,19 @@ class ExtractiveAnswerer:
         margin: float | None,
         dense: float | None,
         agreement: float | None,
+        *,
+        features: dict[str, float | None],
+        missing_names: list[str],
     ) -> Assessment:
         coverage = _clip(coverage)
         lexical = coverage if margin is None else math.sqrt(coverage * margin)
         return Assessment(
-            confidence=combine(lexical, dense, agreement, self.weights),
+            confidence=_clip(answerability.answerability(features, missing_names)),
             lexical=lexical,
             coverage=coverage,
             margin=margin,
             dense=dense,
             agreement=agreement,
+            features=features,
+            missing_names=missing_names,
         )

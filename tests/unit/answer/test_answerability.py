@@ -1,0 +1,205 @@
+"""Answerability: named things, scale-free features, the logistic models, entity mismatch."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from docket.answer import ExtractiveAnswerer
+from docket.answer.answerability import (
+    MISSING_NAME_FACTOR,
+    MODELS,
+    TEXT_MODEL,
+    LogisticModel,
+    answerability,
+    bm25_prominence,
+    dense_signals,
+    named_things,
+    proper_nouns,
+)
+from docket.models import SearchHit
+from tests.unit.answer.conftest import MakeHit, make_hit
+
+UBER = (
+    "Uber Technologies, Inc. annual report 2021. Revenue was $17.5 billion in 2021, up 57% "
+    "year-over-year. Mobility revenue grew as trips recovered from the pandemic."
+)
+LYFT = (
+    "Lyft, Inc. annual report 2021. Revenue was $3.2 billion in 2021, an increase of 36% "
+    "compared to 2020. Active riders reached 18.7 million in the fourth quarter."
+)
+LYFT_RISK = (
+    "Lyft competes with other ridesharing companies. Revenue per active rider increased in 2021 "
+    "as demand returned."
+)
+UBER_NET = "Uber reported a net loss of $496 million in 2021, narrower than in 2020."
+UBER_RISK = (
+    "Our revenue depends on drivers and consumers using the platform. Uber faces competition in "
+    "every market where it operates."
+)
+
+
+def _filings() -> list[SearchHit]:
+    """Hybrid hits over two ride-hailing filings, as the query path returns them."""
+    return [
+        make_hit(UBER, source="uber.pdf", rank=1, bm25=9.1, bm25_rank=1, knn=0.62, knn_rank=2),
+        make_hit(LYFT, source="lyft.pdf", rank=2, bm25=8.7, bm25_rank=2, knn=0.64, knn_rank=1),
+        make_hit(
+            LYFT_RISK,
+            source="lyft.pdf",
+            ordinal=3,
+            rank=3,
+            bm25=6.0,
+            bm25_rank=3,
+            knn=0.55,
+            knn_rank=3,
+        ),
+        make_hit(
+            UBER_NET,
+            source="uber.pdf",
+            ordinal=2,
+            rank=4,
+            bm25=5.2,
+            bm25_rank=4,
+            knn=0.50,
+            knn_rank=5,
+        ),
+        make_hit(
+            UBER_RISK,
+            source="uber.pdf",
+            ordinal=4,
+            rank=5,
+            bm25=4.9,
+            bm25_rank=5,
+            knn=0.52,
+            knn_rank=4,
+        ),
+    ]
+
+
+def test_a_question_naming_a_company_no_hit_mentions_is_not_found() -> None:
+    # Given on-topic filings of Uber and Lyft that state 2021 revenue
+    hits = _filings()
+    answerer = ExtractiveAnswerer()
+    # When asked about Tesla's revenue, and about Uber's
+    tesla = answerer.answer("What was Tesla's revenue in 2021?", hits)
+    uber = answerer.answer("What was Uber's revenue in 2021?", hits)
+    # Then Tesla is not found (no hit names it), while Uber's revenue is quoted
+    assert not tesla.found and tesla.citations == []
+    assert answerer.assess("What was Tesla's revenue in 2021?", hits).missing_names == ["tesla"]
+    assert uber.found
+    assert "$17.5 billion" in uber.text
+    assert uber.citations[0].source == "uber.pdf"
+
+
+def test_a_missing_name_scales_the_confidence_down() -> None:
+    # Given the same features with and without a name the hits do not mention
+    features = {"coverage": 0.8, "document_coverage": 1.0, "entity_coverage": 1.0}
+    # When the probability is computed
+    plain, missing = answerability(features, []), answerability(features, ["tesla"])
+    # Then the missing name keeps only a fraction of it
+    assert missing == pytest.approx(plain * MISSING_NAME_FACTOR)
+
+
+@pytest.mark.parametrize(
+    ("question", "names", "nouns"),
+    [
+        ("What was Tesla's revenue in 2021?", ["tesla", "2021"], ["tesla"]),
+        ("Who acquired WhatsApp?", ["whatsapp"], []),
+        ("CCL19 is a ligand for CCR7.", ["ccl19", "ccr7"], []),
+        ("B3-Galectin raises resistance. Cytosolic proteins bind.", ["b3 galectin"], []),
+        ("how long do refunds take", [], []),
+    ],
+)
+def test_named_things_and_proper_nouns(question: str, names: list[str], nouns: list[str]) -> None:
+    # Given / When / Then: numbers, inner capitals and mid-sentence capitals name things; only
+    # capitalised words inside a sentence count as proper nouns
+    assert named_things(question) == names
+    assert proper_nouns(question) == nouns
+
+
+def test_retrieval_features_do_not_depend_on_the_score_scale(hit: MakeHit) -> None:
+    # Given the same hits with BM25 scores in two different units
+    def hits(scale: float) -> list[SearchHit]:
+        return [
+            hit(text, source=f"d{i}", rank=i + 1, bm25=scale * (9.0 - i), bm25_rank=i + 1)
+            for i, text in enumerate([UBER, LYFT, LYFT_RISK, UBER_NET, UBER_RISK])
+        ]
+
+    question = "What was Uber's revenue in 2021?"
+    # When both are assessed
+    small = ExtractiveAnswerer().assess(question, hits(1.0))
+    large = ExtractiveAnswerer().assess(question, hits(37.0))
+    # Then the features and the confidence are the same
+    assert small.features == pytest.approx(large.features)
+    assert small.confidence == pytest.approx(large.confidence)
+
+
+def test_bm25_prominence_is_the_log_ratio_of_best_to_median(hit: MakeHit) -> None:
+    # Given three scored hits
+    hits = [hit(UBER, bm25=8.0), hit(LYFT, bm25=4.0), hit(UBER_NET, bm25=2.0)]
+    # When / Then
+    assert bm25_prominence(hits) == pytest.approx(math.log(2.0))
+    assert bm25_prominence(hits[:2]) is None
+
+
+def test_dense_slope_is_the_cosine_drop_per_log_rank(hit: MakeHit) -> None:
+    # Given hits ranked 1 and 4 by k-NN
+    hits = [hit(UBER, knn=0.8, knn_rank=1), hit(LYFT, knn=0.6, knn_rank=4)]
+    # When / Then
+    top, slope = dense_signals(hits)
+    assert top == pytest.approx(0.8)
+    assert slope == pytest.approx(0.2 / math.log(4))
+    assert dense_signals(hits[:1]) == (pytest.approx(0.8), None)
+    assert dense_signals([hit(UBER)]) == (None, None)
+
+
+def test_a_hit_that_stands_out_is_more_answerable_than_a_flat_list(hit: MakeHit) -> None:
+    # Given the same texts, once with the first hit far ahead in both retrievers, once flat
+    texts = [UBER, LYFT, LYFT_RISK, UBER_NET, UBER_RISK]
+
+    def hits(step: float) -> list[SearchHit]:
+        return [
+            hit(
+                text,
+                source=f"d{i}",
+                rank=i + 1,
+                bm25=10.0 - (step * 8 if i else 0) - 0.1 * i,
+                bm25_rank=i + 1,
+                knn=0.8 - (step * 0.3 if i else 0) - 0.01 * i,
+                knn_rank=i + 1,
+            )
+            for i, text in enumerate(texts)
+        ]
+
+    question = "What was Uber's revenue in 2021?"
+    # When both are assessed
+    standing_out = ExtractiveAnswerer().assess(question, hits(0.5))
+    flat = ExtractiveAnswerer().assess(question, hits(0.0))
+    # Then the list whose best hit stands out is the more answerable one
+    assert standing_out.confidence > flat.confidence
+
+
+def test_the_first_model_whose_features_are_present_is_used() -> None:
+    # Given text features only (no retriever scores)
+    features: dict[str, float | None] = {
+        "coverage": 0.5,
+        "document_coverage": 0.7,
+        "entity_coverage": 1.0,
+        "bm25_prominence": None,
+        "agreement": None,
+        "dense_top": None,
+        "dense_slope": None,
+    }
+    # When / Then: only the text model applies, and it is what answerability computes
+    assert [m.applies_to(features) for m in MODELS] == [False, False, False, True]
+    assert answerability(features, []) == pytest.approx(TEXT_MODEL.probability(features))
+
+
+def test_logistic_model_is_a_sigmoid_of_the_weighted_sum() -> None:
+    # Given / When / Then
+    model = LogisticModel(intercept=-1.0, weights={"a": 2.0})
+    assert model.probability({"a": 0.5}) == pytest.approx(0.5)
+    assert model.probability({"a": 1e9}) == pytest.approx(1.0)
+    assert not model.applies_to({"a": None})
