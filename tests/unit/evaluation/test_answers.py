@@ -449,6 +449,9 @@ def test_the_command_skips_rgb_when_the_shared_file_is_absent(tmp_path: Path) ->
     report = json.loads(out.read_text())
     assert report["counterfactual"] is None
     assert "RGB counterfactual" in report["skipped"]
+    # the 10-K questions need the shared filings too: skipped, with the reason
+    assert report["filings"] is None
+    assert "not found" in report["skipped"]["10-K filings"]
 
 
 @pytest.mark.usefixtures("hash_env")

@@ -43,6 +43,7 @@ from pydantic import BaseModel, Field
 from docket.answer.verify import CitationVerifier, Verification, strip_markers
 from docket.config import Settings
 from docket.evaluation.beir import BeirDataset, DatasetError
+from docket.evaluation.filings import FILINGS, FILINGS_DIR, FilingsFigures
 from docket.models import (
     ChunkRecord,
     ExtractedDocument,
@@ -137,6 +138,7 @@ class AnswerReport(BaseModel):
     answerable: AnswerableFigures | None = None
     unanswerable: UnanswerableFigures | None = None
     counterfactual: CounterfactualFigures | None = None
+    filings: FilingsFigures | None = None
     skipped: dict[str, str] = Field(default_factory=dict)
 
 
@@ -485,6 +487,16 @@ def table_rows(report: AnswerReport) -> list[tuple[str, str, str]]:
             (check, "states neither", f"{c.neither:.3f}"),
             (check, "found answers citing a planted passage", f"{c.cites_planted:.3f}"),
         ]
+    if report.filings:
+        f = report.filings
+        check = f"10-K filings, answerable ({f.answerable})"
+        rows += [
+            (check, "answered", f"{f.answered:.3f}"),
+            (check, "the expected value in the answer", f"{f.correct:.3f}"),
+            (check, "an expected page cited", f"{f.cites_page:.3f}"),
+            (check, "an expected page retrieved", f"{f.retrieved_page:.3f}"),
+            (f"10-K filings, unanswerable ({f.unanswerable})", "abstained", f"{f.abstained:.3f}"),
+        ]
     rows += [(check, "skipped", why) for check, why in report.skipped.items()]
     return rows
 
@@ -517,6 +529,12 @@ def add_answers_parser(esub: Any) -> None:
         type=Path,
         help="RGB's en_fact.json (default: $DOCKET_SHARED_DATA or ../shared/data, "
         f"{RGB_FILE}; skipped when absent)",
+    )
+    a.add_argument(
+        "--filings",
+        type=Path,
+        help="the folder holding uber_2021.pdf and lyft_2021.pdf for the 10-K questions "
+        f"(default: $DOCKET_SHARED_DATA or ../shared/data, {FILINGS_DIR}; skipped when absent)",
     )
     a.add_argument("--json", type=Path, help="write the figures as JSON here")
     a.add_argument("--limit", type=int, help="ask only the first N questions of each check")
@@ -616,6 +634,28 @@ def cmd_eval_answers(args: argparse.Namespace) -> int:
                 index.close()
         else:
             report.skipped["RGB counterfactual"] = f"{rgb_path} not found (--rgb)"
+
+        filings_dir: Path = args.filings or shared_data_dir() / FILINGS_DIR
+        if all((filings_dir / name).is_file() for name in FILINGS):
+            from docket.evaluation.filings import check_filings, extract_filings, index_filings
+            from docket.evaluation.filings import query_service as filings_service
+
+            documents = extract_filings(filings_dir)
+            index, _ = index_filings(
+                documents,
+                settings=settings,
+                embedder=embedder,
+                directory=Path(scratch) / "filings",
+                progress=stage("indexing the 10-K filings"),
+            )
+            try:
+                report.filings = check_filings(
+                    filings_service(settings, index, embedder), progress=stage("10-K questions")
+                )
+            finally:
+                index.close()
+        else:
+            report.skipped["10-K filings"] = f"{', '.join(FILINGS)} not found in {filings_dir}"
     print_report(report)
     if args.json:
         write_json(args.json, report.model_dump(mode="json"))
