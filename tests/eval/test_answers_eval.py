@@ -44,15 +44,9 @@ from docket.evaluation.beir import BeirDataset
 from docket.evaluation.indexing import EVAL_TENANT, IndexedCorpus
 from docket.models import Principal
 from docket.query import QueryService
+from tests.eval import EVAL_MARKS
 
-# the first test may also build the session's SciFact index (minutes of embedding on two cores)
-pytestmark = [
-    pytest.mark.eval,
-    pytest.mark.shared_data,
-    pytest.mark.model,
-    pytest.mark.slow,
-    pytest.mark.timeout(2400),
-]
+pytestmark = EVAL_MARKS
 
 PRINCIPAL = Principal(subject="eval", tenant=EVAL_TENANT)
 

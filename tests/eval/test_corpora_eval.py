@@ -11,19 +11,12 @@ question, as docs/retrieval.md reports them. Measured (2026-12-04, all-MiniLM-L6
 
 from __future__ import annotations
 
-import pytest
-
 from docket.evaluation.retrieval import ModeResult, run_mode
 from docket.models import SearchFilter
 from docket.search.retrieval import retriever_for
+from tests.eval import EVAL_MARKS
 
-pytestmark = [
-    pytest.mark.eval,
-    pytest.mark.shared_data,
-    pytest.mark.model,
-    pytest.mark.slow,
-    pytest.mark.timeout(2400),
-]
+pytestmark = EVAL_MARKS
 
 FILTER = SearchFilter(tenant="eval", groups=frozenset())
 

@@ -39,14 +39,9 @@ from docket.evaluation.filings import (
     query_service,
 )
 from docket.models import ExtractedDocument
+from tests.eval import EVAL_MARKS
 
-pytestmark = [
-    pytest.mark.eval,
-    pytest.mark.shared_data,
-    pytest.mark.model,
-    pytest.mark.slow,
-    pytest.mark.timeout(2400),
-]
+pytestmark = EVAL_MARKS
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,9 @@ import pytest
 from docket.evaluation.beir import BeirDataset
 from docket.evaluation.derived import known_item_queries, typo_queries
 from docket.evaluation.retrieval import ModeResult, run_mode
+from tests.eval import EVAL_MARKS
 
-# the first test also builds the session's SciFact index (minutes of embedding on two cores)
-pytestmark = [
-    pytest.mark.eval,
-    pytest.mark.shared_data,
-    pytest.mark.model,
-    pytest.mark.slow,
-    pytest.mark.timeout(2400),
-]
+pytestmark = EVAL_MARKS
 
 
 @pytest.fixture(scope="module")
