@@ -491,3 +491,40 @@ def test_a_sources_own_reference_numbers_never_read_as_citations():
     assert answer.found
     assert "[14]" not in answer.text and answer.text.endswith("[1]")
     assert "[14]" in answer.citations[0].quote
+
+
+def test_a_how_many_question_quotes_the_count_not_a_heading(hit: MakeHit) -> None:
+    # Given the best-ranked chunk holds a statement heading that shares the question's words
+    # ("Lyft", "ended ... 2021") and a sentence about employees without a count, and a lower
+    # chunk states the count (the Lyft 10-K, pages 78 and 12)
+    heading = hit(
+        "Lyft, Inc.\nConsolidated Statements of Operations\n(in thousands, except for per share "
+        "data) Year Ended December 31,\n\nGiven continued uncertainty, we have given many "
+        "employees the option to work from home.",
+        rank=1,
+    )
+    count = hit(
+        "Human Capital\nAs of December 31, 2021, we had 4,453 employees in approximately 119 "
+        "offices and additional locations.",
+        rank=2,
+    )
+    # When asked how many employees Lyft had
+    answer = ExtractiveAnswerer(min_score=0.0).answer(
+        "How many employees did Lyft have at the end of 2021?", [heading, count]
+    )
+    # Then the count leads the answer: "many" is not a content word, a count of the thing asked
+    # about is the strongest hint, and a heading (no sentence end, not a table row) states nothing
+    first = answer.text.split(" [1]")[0]
+    assert "we had 4,453 employees" in first and "Consolidated Statements" not in first
+
+
+def test_counts_of_the_thing_asked_about() -> None:
+    from docket.answer.lexical import content_terms, counts_asked_thing
+
+    asked = frozenset(content_terms("How many employees did Uber have?"))
+    assert counts_asked_thing("we had 4,453 employees in 119 offices", asked)
+    assert counts_asked_thing("approximately 29,300 global employees", asked)
+    # a year, a price or a count of something else is not the count asked for
+    assert not counts_asked_thing("Year Ended December 31, 2021 employees", asked)
+    assert not counts_asked_thing("$4,453 employees", asked)
+    assert not counts_asked_thing("we have 12 offices and many employees", asked)

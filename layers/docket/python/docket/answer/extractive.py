@@ -29,7 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from docket.answer import answerability
 from docket.answer.answerability import raw_score as _raw
 from docket.answer.answerability import retriever_rank as _rank
-from docket.answer.lexical import answer_type, content_terms, has_answer_type, split_sentences
+from docket.answer.lexical import (
+    answer_type,
+    content_terms,
+    counts_asked_thing,
+    has_answer_type,
+    split_sentences,
+)
 from docket.answer.port import AnswerDelta, AnswerDone, AnswerEvent
 from docket.answer.verify import MARKER_RE
 from docket.models import NOT_FOUND_TEXT, Answer, Citation, SearchHit
@@ -50,8 +56,14 @@ MARGIN_MIN_DOCUMENTS = 5
 
 # Sentence selection: a date/number/name where the question asks when/how many/who is a hint.
 ANSWER_TYPE_BONUS = 0.1
+# ...and a count of the very thing a how-many question names ("4,453 employees") is a stronger one
+COUNT_BONUS = 0.2
 _NOVEL_TERMS = 3  # a sentence needs this many words beyond the question's to count in full
 _QUESTION_PENALTY = 0.3
+# A run with no sentence end that is not a table row is a heading or a caption ("Consolidated
+# Statements of Operations ... Year Ended December 31,"): it names a topic, it states nothing.
+_FRAGMENT_PENALTY = 0.6
+_SENTENCE_END = re.compile(r"[.!?…][\"'\u201d\u2019)\]]*$")
 
 _K1 = 1.2
 _B = 0.5
@@ -291,8 +303,12 @@ class ExtractiveAnswerer:
                 relevance *= min(1.0, (novel + 1) / (_NOVEL_TERMS + 1))
                 if sentence.text.rstrip("\"'\u201d\u2019)]").endswith("?"):
                     relevance *= _QUESTION_PENALTY
+                elif not _SENTENCE_END.search(sentence.text) and " | " not in sentence.text:
+                    relevance *= _FRAGMENT_PENALTY
                 if wanted and has_answer_type(sentence.text, wanted, question_terms):
                     relevance += ANSWER_TYPE_BONUS
+                    if wanted == "number" and counts_asked_thing(sentence.text, question_terms):
+                        relevance += COUNT_BONUS
             prior = self.rank_prior / (1.0 + sentence.hit_index)
             scored.append(_Scored(sentence, relevance + prior, relevance, coverage))
         scored.sort(key=lambda item: (-item.score, item.sentence.hit_index, item.sentence.start))

@@ -15,7 +15,7 @@ from functools import lru_cache
 _STOPWORDS = """
     a about above after again against all also am an and any are as at be because been before
     being below between both but by can could did do does doing down during each either else
-    ever few for from further had has have having he her here hers herself him himself his how
+    ever few for from further had has have having he her here hers herself him himself his how many much
     i if in into is it its itself just let may me might more most must my myself neither no nor
     not now of off on once only or other ought our ours ourselves out over own per same shall she
     should so some such than that the their theirs them themselves then there these they this
@@ -243,3 +243,23 @@ def has_answer_type(sentence: str, kind: str | None, question_terms: frozenset[s
     else:
         return False
     return any(not set(content_terms(text)) <= question_terms for text in found)
+
+
+# "4,453 employees", "29,300 global employees": a count followed (at most one word between) by a
+# word; years are dates, not counts.
+_COUNT_RE = re.compile(
+    r"(?<![\w$€£.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w,.]\d)\s+(?:([^\W\d_]+)\s+)?([^\W\d_]+)"
+)
+_YEAR_RE = re.compile(r"^(?:1[5-9]|20)\d\d$")
+
+
+def counts_asked_thing(sentence: str, question_terms: frozenset[str]) -> bool:
+    """Whether ``sentence`` gives a count of something the question names ("how many employees"
+    met by "4,453 employees"): the strongest sign a sentence answers a how-many question."""
+    for match in _COUNT_RE.finditer(sentence):
+        if _YEAR_RE.match(match.group(1)):
+            continue
+        for word in (match.group(2), match.group(3)):
+            if word and (terms := content_terms(word)) and terms[0] in question_terms:
+                return True
+    return False
