@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -265,11 +266,21 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
 
+class _Server(ThreadingHTTPServer):
+    """A client that hangs up (a CLI exiting with a kept-alive connection) is not an error worth
+    a traceback on the console; anything else still goes to the default report."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
+
+
 class Gateway:
     def __init__(self, cloud: Any, host: str = "127.0.0.1", port: int = 8787) -> None:
         self.cloud = cloud
         handler = type("BoundHandler", (_Handler,), {"cloud": cloud})
-        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server = _Server((host, port), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(
             target=self.server.serve_forever, name="gateway", daemon=True
