@@ -10,6 +10,8 @@ from docket.answer import ExtractiveAnswerer
 from docket.answer.answerability import (
     MISSING_NAME_FACTOR,
     MODELS,
+    OFF_TOPIC_COSINE,
+    OFF_TOPIC_FACTOR,
     TEXT_MODEL,
     LogisticModel,
     answerability,
@@ -203,3 +205,35 @@ def test_logistic_model_is_a_sigmoid_of_the_weighted_sum() -> None:
     assert model.probability({"a": 0.5}) == pytest.approx(0.5)
     assert model.probability({"a": 1e9}) == pytest.approx(1.0)
     assert not model.applies_to({"a": None})
+
+
+def test_a_low_cosine_is_off_topic_only_when_the_words_are_missing_too() -> None:
+    # Given a short question and a long handbook passage that answers it in so many words: the
+    # embedding of the whole chunk is far from the question's (cosine 0.28, the local demo)
+    question = "What happens when a file is password-protected?"
+    answering = make_hit(
+        "Uploads are read by the extract function. A file that cannot be read, such as a corrupt "
+        "or password-protected PDF, ends with the status failed and a reason that says why. "
+        "Large files are streamed from S3 and limits apply per tenant and per file.",
+        bm25=7.5,
+        knn=0.28,
+        bm25_rank=1,
+        knn_rank=1,
+    )
+    unrelated = make_hit(
+        "The cafeteria opens at eight and serves breakfast until ten.",
+        bm25=0.4,
+        knn=0.27,
+        bm25_rank=2,
+        knn_rank=2,
+    )
+    answerer = ExtractiveAnswerer()
+    # Then the off-topic rule leaves it alone: the quoted sentence holds most of the question's
+    # words (the model's own confidence is kept, not scaled by OFF_TOPIC_FACTOR)
+    on_topic = answerer.assess(question, [answering, unrelated])
+    assert on_topic.features["dense_top"] < OFF_TOPIC_COSINE
+    assert on_topic.confidence > OFF_TOPIC_FACTOR
+    # And hits as far off in words as in cosine are scaled down and not quoted
+    off_topic = answerer.assess(question, [unrelated])
+    assert off_topic.confidence <= OFF_TOPIC_FACTOR
+    assert not answerer.answer(question, [unrelated]).found

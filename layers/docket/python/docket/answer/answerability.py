@@ -22,7 +22,9 @@ The confidence is 0 when no sentence shares a word with the question (nothing to
 of the model, two rules scale the confidence down: a question that names a proper noun
 ("Tesla") that no hit mentions, in text or title, is not answered from them
 (``MISSING_NAME_FACTOR``), and hits whose best cosine is below ``OFF_TOPIC_COSINE`` are off topic
-(``OFF_TOPIC_FACTOR``).
+(``OFF_TOPIC_FACTOR``) unless the quoted sentence holds most of the question's words
+(``ON_TOPIC_COVERAGE``): a short question against a long passage has a low cosine even when the
+passage answers it ("What happens when a file is password-protected?", 0.28).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ MISSING_NAME_FACTOR = 0.2
 # train claims have their best hit below it); they keep this share of the confidence.
 OFF_TOPIC_COSINE = 0.3
 OFF_TOPIC_FACTOR = 0.2
+ON_TOPIC_COVERAGE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +347,7 @@ def answerability(features: Mapping[str, float | None], missing_names: Sequence[
     if missing_names:
         probability *= MISSING_NAME_FACTOR
     dense_top = features.get("dense_top")
-    if dense_top is not None and dense_top < OFF_TOPIC_COSINE:
+    coverage = features.get("coverage") or 0.0
+    if dense_top is not None and dense_top < OFF_TOPIC_COSINE and coverage < ON_TOPIC_COVERAGE:
         probability *= OFF_TOPIC_FACTOR
     return probability
