@@ -176,3 +176,17 @@ def test_the_command_refuses_a_golden_set_whose_documents_are_not_indexed(
                  "--tenant", "someone-else"])  # fmt: skip
     assert code == 2
     assert "none of the 24 judged documents" in capsys.readouterr().err
+
+
+def test_the_command_says_what_is_wrong_without_a_traceback(tmp_path, monkeypatch, capsys):
+    from docket.cli import main
+
+    monkeypatch.setenv("DOCKET_EMBEDDING_PROVIDER", "hash")
+    folder = write_folder(tmp_path / "golden")
+    # no such dataset, no tenant for an existing index, --build without a place to keep it
+    assert main(["eval", "tune", "--dataset", str(tmp_path / "nope"), "--tenant", "t"]) == 2
+    assert main(["eval", "tune", "--dataset", str(folder)]) == 2
+    assert main(["eval", "tune", "--dataset", str(folder), "--build"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a folder" in err and "--tenant is required" in err
+    assert "--build needs --index-dir" in err and "Traceback" not in err

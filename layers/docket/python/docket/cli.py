@@ -633,10 +633,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from docket.evaluation.beir import DatasetError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except CliError as exc:
+    except (CliError, DatasetError) as exc:
         print(f"docket: {exc}", file=sys.stderr)
         return 2
 

@@ -209,6 +209,7 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
 
 def _tune_index(args: argparse.Namespace, settings: Settings, embedder: Any) -> tuple[Any, str]:
     """The index to tune and the tenant to query it as."""
+    from docket.cli import CliError
     from docket.evaluation.beir import load_beir
     from docket.evaluation.indexing import EVAL_TENANT, build_index
     from docket.search.embedded import EmbeddedIndex
@@ -216,9 +217,9 @@ def _tune_index(args: argparse.Namespace, settings: Settings, embedder: Any) -> 
 
     if args.build:
         if args.index_dir is None:
-            raise SystemExit("--build needs --index-dir (where the built index is kept)")
+            raise CliError("--build needs --index-dir (where the built index is kept)")
         if (args.index_dir / "manifest.json").exists():
-            raise SystemExit(f"{args.index_dir} already holds an index; --build makes a new one")
+            raise CliError(f"{args.index_dir} already holds an index; --build makes a new one")
         corpus = load_beir(args.dataset, args.split).corpus
         indexed = build_index(
             list(corpus.values()),
@@ -230,10 +231,10 @@ def _tune_index(args: argparse.Namespace, settings: Settings, embedder: Any) -> 
         print(f"indexed {indexed.documents} documents as {len(indexed.chunks)} chunks")
         return indexed.index, EVAL_TENANT
     if args.tenant is None:
-        raise SystemExit("--tenant is required: whose documents does the golden set judge?")
+        raise CliError("--tenant is required: whose documents does the golden set judge?")
     if args.index_dir is not None:
         if not (args.index_dir / "manifest.json").exists():
-            raise SystemExit(f"{args.index_dir} holds no index (use --build to make one)")
+            raise CliError(f"{args.index_dir} holds no index (use --build to make one)")
         return EmbeddedIndex(args.index_dir, embedder.model), args.tenant
     return get_index(settings), args.tenant
 
@@ -272,11 +273,7 @@ def cmd_eval_tune(args: argparse.Namespace) -> int:
         retriever = retriever_for(settings, index, embedder)
         # the defaults this index would have without its tuning (explicit settings included)
         previous = index.tuned_fusion()
-        if previous is not None:
-            index.store_tuned_fusion(None)
-        base: Fusion = fusion_for(settings, index)
-        if previous is not None:
-            index.store_tuned_fusion(previous)
+        base: Fusion = fusion_for(settings, index, use_tuning=False)
         groups = frozenset(g.strip() for g in args.groups.split(",") if g.strip())
         flt = SearchFilter(tenant=tenant, groups=groups)
         with _progress() as bar:

@@ -133,16 +133,17 @@ _FUSION_SETTINGS = {
 }
 
 
-def fusion_for(settings: Settings, index: SearchIndex) -> Fusion:
+def fusion_for(settings: Settings, index: SearchIndex, *, use_tuning: bool = True) -> Fusion:
     """The fusion the query path uses for ``index``, from three layers, later ones winning:
     the defaults (with the index model's calibrated pivot), what ``docket eval tune`` stored
-    with the index, and settings given explicitly (environment, constructor)."""
+    with the index (left out with ``use_tuning=False``), and settings given explicitly
+    (environment, constructor)."""
     params: dict[str, Any] = {
         field: getattr(settings, name) for name, field in _FUSION_SETTINGS.items()
     }
     if settings.fusion_dense_pivot is None:
         params["dense_pivot"] = default_pivot(index.model.name)
-    tuned = index.tuned_fusion()
+    tuned = index.tuned_fusion() if use_tuning else None
     if tuned and isinstance(tuned.get("fusion"), dict):
         known = {k: v for k, v in tuned["fusion"].items() if k in Fusion.model_fields}
         params.update(known)
