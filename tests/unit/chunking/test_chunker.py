@@ -497,3 +497,68 @@ def test_arguments_are_checked_and_overlap_is_capped(words):
     with pytest.raises(ValueError):
         Chunker(words, overlap=-1)
     assert Chunker(words, chunk_size=32, overlap=128).overlap == 16
+
+
+# --- short documents stay whole ---------------------------------------------------------------
+
+
+def test_a_document_within_the_whole_document_size_is_one_chunk(words):
+    # Given a two-page document of 2 sections, 64 words in all, and chunks of 25 words
+    text = f"# A\n\n{sentences('a', 3)}\n\n# B\n\n{sentences('b', 3)}"
+    doc = make_doc(text, sentences("c", 4))
+    chunker = Chunker(words, chunk_size=25, overlap=5, whole_document=64)
+
+    # When chunked
+    chunks = chunker.chunk(doc)
+
+    # Then it is one chunk holding all of it, over both pages, counted as stored
+    assert len(chunks) == 1
+    (chunk,) = chunks
+    assert chunk.text.split() == f"{text}\n{sentences('c', 4)}".split()
+    assert (chunk.page_start, chunk.page_end) == (1, 2)
+    assert chunk.token_count == words.count(chunk.text) == 64
+
+
+def test_a_document_over_the_whole_document_size_is_cut_as_usual(words):
+    # Given the same kind of document one word over the whole-document size
+    doc = make_doc(sentences("a", 10) + " extra")  # 61 words
+    whole = Chunker(words, chunk_size=25, overlap=5, whole_document=60).chunk(doc)
+    usual = Chunker(words, chunk_size=25, overlap=5).chunk(doc)
+
+    # Then it is chunked exactly as without the rule, every chunk within the chunk size
+    assert [c.text for c in whole] == [c.text for c in usual]
+    assert len(whole) > 1
+    assert all(c.token_count <= 25 for c in whole)
+
+
+def test_a_whole_document_size_below_the_chunk_size_changes_nothing(words):
+    doc = make_doc(sentences("a", 10))
+    assert [c.text for c in Chunker(words, chunk_size=25, whole_document=20).chunk(doc)] == [
+        c.text for c in Chunker(words, chunk_size=25).chunk(doc)
+    ]
+
+
+def test_the_whole_document_bound_holds_for_a_counter_that_does_not_add_up():
+    # Given a counter that charges for line breaks: 30 rows of 3 words are 90 as leaves, 119 stored
+    counter = LineCostCounter()
+    rows = "\n".join(f"| r{i} |" for i in range(30))
+
+    # When the whole-document size lies between the two
+    chunks = Chunker(counter, chunk_size=40, overlap=0, whole_document=100).chunk(make_doc(rows))
+
+    # Then the document is not kept whole (it is over, counted as stored): usual chunks
+    assert len(chunks) > 1
+    assert all(counter.count(c.text) == c.token_count <= 40 for c in chunks)
+
+
+def test_a_negative_whole_document_size_is_refused(words):
+    with pytest.raises(ValueError, match="whole_document"):
+        Chunker(words, whole_document=-1)
+
+
+def test_the_settings_choose_the_whole_document_size(monkeypatch):
+    from docket.chunking import chunker_for
+    from docket.config import Settings
+
+    chunker = chunker_for(Settings(chunk_size_tokens=128, chunk_whole_document_tokens=300))
+    assert (chunker.chunk_size, chunker.whole_document) == (128, 300)

@@ -125,3 +125,41 @@ def test_importing_the_module_does_not_load_onnxruntime() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.split() == ["False", "False", "False"]
+
+
+@pytest.mark.parametrize("budget", [1, 40, 300, 100_000])
+def test_token_budget_batches_give_the_same_vectors_in_order(
+    minilm, minilm_dir: Path, budget: int
+) -> None:  # type: ignore[no-untyped-def]
+    from docket.embedding.onnx import OnnxEmbedder
+
+    # Given the texts embedded one call per text, and an embedder batching by a token budget
+    alone = np.stack([minilm.embed_query(t) for t in TEXTS])
+    embedder = OnnxEmbedder(minilm_dir, batch_size=4, batch_tokens=budget)
+    shapes: list[tuple[int, int]] = []
+    run = embedder._run
+
+    def spy(input_ids: np.ndarray, attention_mask: np.ndarray):  # type: ignore[no-untyped-def]
+        shapes.append(input_ids.shape)
+        return run(input_ids, attention_mask)
+
+    embedder._run = spy  # type: ignore[method-assign]
+    # When they are embedded shuffled in one call
+    order = list(range(len(TEXTS)))
+    random.Random(budget).shuffle(order)
+    vectors = embedder.embed_documents([TEXTS[i] for i in order])
+    # Then every row is its own text's vector, whatever the batches were
+    np.testing.assert_allclose(vectors, alone[order], atol=1e-5)
+    # and no model call went over the budget, except a single text that is longer than it
+    assert sum(rows for rows, _ in shapes) == len(TEXTS)
+    assert all(rows * width <= budget or rows == 1 for rows, width in shapes)
+    if budget == 100_000:
+        assert len(shapes) == 1  # everything fits in one call
+    if budget == 300:
+        # short texts travel in larger batches than the count-based batch size of 4
+        assert max(rows for rows, _ in shapes) > 4
+
+
+def test_default_token_budget_is_batch_size_full_length_texts(minilm) -> None:  # type: ignore[no-untyped-def]
+    assert minilm.batch_tokens == 4 * 256
+    assert minilm.sub_batches(np.array([256, 256, 256, 256, 256, 10])) == [slice(0, 4), slice(4, 6)]

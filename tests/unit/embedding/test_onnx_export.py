@@ -244,3 +244,35 @@ def test_rejects_models_it_cannot_export(tiny_model_source: Path, tmp_path: Path
     (tiny_model_source / "config.json").write_text(json.dumps(dict(config, hidden_act="relu")))
     with pytest.raises(ModelExportError, match="GELU"):
         ensure_exported(tmp_path / "models" / "tiny", source=str(tiny_model_source))
+
+
+@pytest.mark.model
+def test_int8_generation_is_its_own_model_version(minilm_dir: Path) -> None:
+    from docket.embedding.onnx import OnnxEmbedder
+
+    # When the int8 generation of an fp32 export is asked for
+    int8_dir = ensure_exported(minilm_dir, precision="int8")
+    # Then it lives beside the fp32 export, and says what it is
+    assert int8_dir == minilm_dir.with_name(minilm_dir.name + "-int8")
+    manifest = read_manifest(int8_dir)
+    fp32 = read_manifest(minilm_dir)
+    assert manifest is not None and fp32 is not None
+    assert manifest["precision"] == "int8"
+    assert manifest["version"] == fp32["version"] + "-int8"
+    assert manifest["probe_min_cosine_to_fp32"] >= 0.97
+    # and its model tag differs from fp32's, so an index built with one refuses the other
+    fast, exact = OnnxEmbedder(int8_dir), OnnxEmbedder(minilm_dir)
+    assert fast.model.tag != exact.model.tag
+    assert fast.model.dimension == exact.model.dimension
+    # its vectors are close to fp32's, not equal
+    texts = ["Vitamin D and fracture risk in older adults", "BM25 and dense retrieval fused"]
+    cosines = np.sum(fast.embed_documents(texts) * exact.embed_documents(texts), axis=1)
+    assert np.all(cosines > 0.97)
+    assert np.all(cosines < 0.99999)
+    # and asking again reuses it
+    assert ensure_exported(minilm_dir, precision="int8") == int8_dir
+
+
+def test_unknown_precision_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="precision"):
+        ensure_exported(tmp_path / "m", precision="fp8")  # type: ignore[arg-type]

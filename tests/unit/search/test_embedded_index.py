@@ -288,3 +288,17 @@ def test_path_is_created(tmp_path: Path, model):
     index = EmbeddedIndex(tmp_path / "deep" / "nested" / "idx", model)
     assert (tmp_path / "deep" / "nested" / "idx" / "manifest.json").exists()
     index.close()
+
+
+def test_an_index_of_the_other_precision_says_how_to_open_it(tmp_path, model):
+    from docket.errors import ModelMismatch
+    from docket.models import EmbeddingModelInfo
+
+    # Given an index built with the fp32 generation of a model
+    fp32 = EmbeddingModelInfo(name="m", version="abc123", dimension=model.dimension)
+    EmbeddedIndex(tmp_path / "idx", fp32).close()
+    # When it is opened for the int8 generation of the same weights
+    int8 = fp32.model_copy(update={"version": "abc123-int8"})
+    # Then it is refused, naming the setting that opens it
+    with pytest.raises(ModelMismatch, match="DOCKET_EMBEDDING_PRECISION=fp32"):
+        EmbeddedIndex(tmp_path / "idx", int8)

@@ -508,8 +508,11 @@ def cmd_model(args: argparse.Namespace) -> int:
     from docket.config import get_settings
     from docket.embedding.onnx_export import ensure_exported
 
+    settings = get_settings()
     started = time.perf_counter()
-    path = ensure_exported(get_settings().model_dir)
+    path = ensure_exported(
+        settings.model_dir, settings.embedding_model, args.precision or settings.embedding_precision
+    )
     print(f"embedding model ready in {path} ({time.perf_counter() - started:.1f}s)")
     return 0
 
@@ -617,9 +620,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("model", help="prepare the local embedding model")
     msub = p.add_subparsers(dest="model_cmd", required=True)
-    msub.add_parser("export", help="export all-MiniLM-L6-v2 to ONNX (once)").set_defaults(
-        func=cmd_model
+    mp = msub.add_parser("export", help="export all-MiniLM-L6-v2 to ONNX (once)")
+    mp.add_argument(
+        "--precision",
+        choices=["fp32", "int8"],
+        default=None,
+        help="int8: also write the quantized generation (default: DOCKET_EMBEDDING_PRECISION)",
     )
+    mp.set_defaults(func=cmd_model)
 
     p = sub.add_parser("demo", help="start a local cloud, ingest samples, ask, stop")
     p.add_argument("--keep", action="store_true", help="keep the demo's data directory")

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     chunk_size_tokens: int = Field(default=256, ge=32, le=512)
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)
+    # a document of at most this many tokens stays one chunk (0: always cut at chunk_size)
+    chunk_whole_document_tokens: int = Field(default=0, ge=0, le=2048)
     # the embedding model's tokenizer.json (file or folder); default: the model package's
     tokenizer_path: Path | None = None
     # "headers": title and section in front of each chunk; "llm" adds a sentence a chat model
@@ -68,7 +70,14 @@ class Settings(BaseSettings):
     embedding_endpoint: str | None = None
     embedding_dimensions: int | None = Field(default=None, ge=1, le=8192)
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    # the local model's weights: "int8" is its dynamically quantized generation, about 1.8x as
+    # fast on a CPU with nDCG@10 within 0.005 of fp32 (docs/retrieval.md); each is its own model
+    # version, so an index built with one is never queried with the other
+    embedding_precision: Literal["fp32", "int8"] = "int8"
     embedding_batch_size: int = Field(default=32, ge=1, le=256)
+    # padded tokens per model call for the local model (default: batch_size full-length texts);
+    # texts are sorted by length, so short ones go through in larger batches
+    embedding_batch_tokens: int | None = Field(default=None, ge=1, le=262_144)
     model_dir: Path | None = None
     embedding_threads: int = Field(default=0, ge=0)
 

@@ -94,6 +94,7 @@ class Chunker:
         chunk_size: int = 256,
         overlap: int = 32,
         anchor_spacing: float = ANCHOR_SPACING,
+        whole_document: int = 0,
     ) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
@@ -101,7 +102,11 @@ class Chunker:
             raise ValueError(f"overlap must not be negative, got {overlap}")
         if anchor_spacing < 0:
             raise ValueError(f"anchor_spacing must not be negative, got {anchor_spacing}")
+        if whole_document < 0:
+            raise ValueError(f"whole_document must not be negative, got {whole_document}")
         self.counter = counter
+        # A document of at most this many tokens stays one chunk (0: off; see chunk_runs).
+        self.whole_document = whole_document
         self.chunk_size = chunk_size
         # Overlap beyond half a chunk would leave too little room for new text.
         self.overlap = min(overlap, chunk_size // 2)
@@ -123,11 +128,32 @@ class Chunker:
         if not sections:
             return []
         sections = self._count(text, sections)
+        whole = self._whole(sections)
+        if whole is not None:
+            return self._drafts([[whole]], page_offsets, page_numbers, limit=self.whole_document)
         packed: list[list[list[Leaf]]] = []
         for section in sections:
             for run in _split_at(section, self._anchors(section)):
                 packed.append(_Packer(self, text).pack(run))
         return self._drafts(packed, page_offsets, page_numbers)
+
+    def _whole(self, sections: list[Item]) -> list[Leaf] | None:
+        """All of a short document's leaves, when it is to stay one chunk, else None.
+
+        A document of at most ``whole_document`` tokens (an abstract, a ticket, an FAQ entry) is
+        one retrievable unit: BM25 scores all of its words together, and the embedding model
+        reads its first ``max_seq_length`` tokens, as it reads any passage. Cutting it would split
+        its evidence over two chunks and embed its title twice. Counted as rendered, so the bound
+        holds for any counter.
+        """
+        if self.whole_document <= self.chunk_size:
+            return None
+        if sum(section.tokens for section in sections) > self.whole_document:
+            return None
+        leaves = [leaf for section in sections for leaf in iter_leaves(section)]
+        if self.counter.count(render(leaves)) > self.whole_document:
+            return None
+        return leaves
 
     # -- anchors -----------------------------------------------------------------------------
 
@@ -246,13 +272,18 @@ class Chunker:
     # -- output ------------------------------------------------------------------------------
 
     def _drafts(
-        self, packed: list[list[list[Leaf]]], page_offsets: list[int], page_numbers: list[int]
+        self,
+        packed: list[list[list[Leaf]]],
+        page_offsets: list[int],
+        page_numbers: list[int],
+        *,
+        limit: int = 0,
     ) -> list[list[ChunkDraft]]:
         runs: list[list[ChunkDraft]] = []
         ordinal = 0
         for chunks in packed:
             run: list[ChunkDraft] = []
-            for leaves, text, tokens in self._enforce_bound(chunks):
+            for leaves, text, tokens in self._enforce_bound(chunks, limit or self.chunk_size):
                 first, last = leaves[0], leaves[-1]
                 run.append(
                     ChunkDraft(
@@ -271,24 +302,26 @@ class Chunker:
                 runs.append(run)
         return runs
 
-    def _enforce_bound(self, packed: list[list[Leaf]]) -> list[tuple[list[Leaf], str, int]]:
-        """Count each chunk as stored; halve one that a non-additive counter puts over the limit."""
+    def _enforce_bound(
+        self, packed: list[list[Leaf]], limit: int
+    ) -> list[tuple[list[Leaf], str, int]]:
+        """Count each chunk as stored; halve one that a non-additive counter puts over ``limit``."""
         texts = [render(leaves) for leaves in packed]
         counted = zip(packed, texts, self.counter.count_batch(texts), strict=True)
         done: list[tuple[list[Leaf], str, int]] = []
         for leaves, text, tokens in counted:
-            done.extend(self._within_bound(leaves, text, tokens))
+            done.extend(self._within_bound(leaves, text, tokens, limit))
         return [chunk for chunk in done if chunk[1].strip()]
 
     def _within_bound(
-        self, leaves: list[Leaf], text: str, tokens: int
+        self, leaves: list[Leaf], text: str, tokens: int, limit: int
     ) -> list[tuple[list[Leaf], str, int]]:
-        if tokens <= self.chunk_size or len(leaves) == 1:  # one leaf was counted alone: it fits
+        if tokens <= limit or len(leaves) == 1:  # one leaf was counted alone: it fits
             return [(leaves, text, tokens)]
         out: list[tuple[list[Leaf], str, int]] = []
         for half in (leaves[: len(leaves) // 2], leaves[len(leaves) // 2 :]):
             half_text = render(half)
-            out.extend(self._within_bound(half, half_text, self.counter.count(half_text)))
+            out.extend(self._within_bound(half, half_text, self.counter.count(half_text), limit))
         return out
 
 

@@ -25,8 +25,10 @@ def get_embedder(settings: Settings | None = None) -> Embedder:
     key = (
         settings.embedding_provider,
         settings.embedding_model,
+        settings.embedding_precision,
         str(settings.model_dir),
         settings.embedding_batch_size,
+        settings.embedding_batch_tokens,
         settings.embedding_threads,
         settings.embedding_dimensions,
         settings.embedding_endpoint,

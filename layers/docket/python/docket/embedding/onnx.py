@@ -27,18 +27,29 @@ OUTPUT_NAME = "sentence_embedding"
 class OnnxEmbedder:
     """Embeds texts with an exported sentence-transformers model on the CPU.
 
-    Each call tokenizes all its texts once, sorts them by token count and runs batches of
-    ``batch_size`` padded only to the longest text in each batch, so a call mixing short and long
-    texts does not pay for padding; vectors come back in the caller's order.
+    Each call tokenizes all its texts once, sorts them by token count and cuts the sorted list
+    into sub-batches by tokens, not by count: each holds as many texts as fit in ``batch_tokens``
+    padded tokens (default ``batch_size`` texts of the model's full length), padded only to its
+    own longest text. So a call mixing short and long texts pays for almost no padding, and short
+    texts go through in larger batches; vectors come back in the caller's order.
 
     Safe to share between threads: the tokenizer is configured once here and afterwards only read
     (tokenizers' encode methods take a shared borrow and release the GIL), and onnxruntime's
     ``InferenceSession.run`` is thread-safe.
     """
 
-    def __init__(self, model_dir: Path, *, batch_size: int = 32, threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        batch_size: int = 32,
+        threads: int = 0,
+        batch_tokens: int | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if batch_tokens is not None and batch_tokens < 1:
+            raise ValueError("batch_tokens must be at least 1")
         manifest = read_manifest(Path(model_dir))
         if manifest is None:
             raise ModelExportError(f"no exported model in {model_dir}; call ensure_exported first")
@@ -50,6 +61,7 @@ class OnnxEmbedder:
         )
         self.max_seq_length: int = int(manifest["max_seq_length"])
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens or batch_size * self.max_seq_length
         self.export_method: str = manifest.get("export_method", "")
 
         tokenizer = Tokenizer.from_file(str(Path(model_dir) / TOKENIZER_FILE))
@@ -77,11 +89,14 @@ class OnnxEmbedder:
         """Export the configured model once (see ensure_exported) and load it."""
         from docket.embedding.onnx_export import ensure_exported
 
-        model_dir = ensure_exported(settings.model_dir, settings.embedding_model)
+        model_dir = ensure_exported(
+            settings.model_dir, settings.embedding_model, settings.embedding_precision
+        )
         return cls(
             model_dir,
             batch_size=settings.embedding_batch_size,
             threads=settings.embedding_threads,
+            batch_tokens=settings.embedding_batch_tokens,
         )
 
     @property
@@ -102,8 +117,8 @@ class OnnxEmbedder:
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
         order = np.argsort(-lengths, kind="stable")
         vectors = np.empty((len(texts), dimension), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for part in self.sub_batches(lengths[order]):
+            rows = order[part]
             width = int(lengths[rows].max())
             input_ids = np.zeros((len(rows), width), dtype=np.int64)
             attention_mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -113,6 +128,18 @@ class OnnxEmbedder:
                 attention_mask[row, :length] = 1
             vectors[rows] = self._run(input_ids, attention_mask)
         return vectors
+
+    def sub_batches(self, sorted_lengths: np.ndarray) -> list[slice]:
+        """Slices of ``sorted_lengths`` (longest first): each as long as fits in
+        ``batch_tokens`` when padded to its first (longest) text, at least one text."""
+        batches: list[slice] = []
+        start, total = 0, len(sorted_lengths)
+        while start < total:
+            width = max(1, int(sorted_lengths[start]))
+            stop = min(total, start + max(1, self.batch_tokens // width))
+            batches.append(slice(start, stop))
+            start = stop
+        return batches
 
     def embed_query(self, text: str) -> Vectors:
         return self.embed_documents([text])[0]

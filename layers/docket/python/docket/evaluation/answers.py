@@ -358,13 +358,9 @@ def counterfactual_chunks(
 ) -> list[ChunkRecord]:
     """Each passage a document (source ``positive/0``...) under its question's tenant, chunked as
     the ingest path chunks a text file."""
-    from docket.chunking import Chunker, get_token_counter
+    from docket.chunking import chunker_for
 
-    chunker = Chunker(
-        get_token_counter(settings.tokenizer_path),
-        chunk_size=settings.chunk_size_tokens,
-        overlap=settings.chunk_overlap_tokens,
-    )
+    chunker = chunker_for(settings)
     chunks = []
     for record in records:
         for kind in RGB_KINDS:

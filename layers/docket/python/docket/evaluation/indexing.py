@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from docket.chunking import Chunker, get_token_counter
+from docket.chunking import chunker_for
 from docket.chunking.context import embedding_input
 from docket.config import Settings
 from docket.embedding.port import Embedder
@@ -53,11 +53,7 @@ def chunk_documents(
 ) -> list[ChunkRecord]:
     """Chunks as the ingest path makes them from (source, extracted document) pairs, one tenant;
     ``headers=False`` drops titles and sections (the ablation)."""
-    chunker = Chunker(
-        get_token_counter(settings.tokenizer_path),
-        chunk_size=settings.chunk_size_tokens,
-        overlap=settings.chunk_overlap_tokens,
-    )
+    chunker = chunker_for(settings)
     chunks: list[ChunkRecord] = []
     for source, extracted in documents:
         document_id = document_id_for(tenant, source)

@@ -650,10 +650,18 @@ class EmbeddedIndex:
                 mine.version,
                 mine.dimension,
             ):
+                hint = ""
+                if (
+                    stored.name == mine.name
+                    and stored.version.split("-")[0] == (mine.version.split("-")[0])
+                ):
+                    precision = "int8" if stored.version.endswith("-int8") else "fp32"
+                    hint = f" (same weights: DOCKET_EMBEDDING_PRECISION={precision} opens it)"
                 raise ModelMismatch(
                     f"the index at {self._path} holds {stored.tag} vectors (dimension "
                     f"{stored.dimension}); it cannot be opened for {mine.tag} (dimension "
-                    f"{mine.dimension}): re-embed into a new index or use the index's model"
+                    f"{mine.dimension}): re-embed into a new index or use the index's "
+                    f"model{hint}"
                 )
             return
         if any(self._path.glob("chunks.sqlite*")) or (self._path / "vectors.f32").exists():
