@@ -27,6 +27,9 @@ class FakeDocumentStore:
     def get(self, tenant: str, document_id: str) -> DocumentRecord | None:
         return self.items.get((tenant, document_id))
 
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], DocumentRecord]:
+        return {key: self.items[key] for key in keys if key in self.items}
+
     def put(self, doc: DocumentRecord) -> None:
         old = self.items.get((doc.tenant, doc.document_id))
         self.items[(doc.tenant, doc.document_id)] = doc

@@ -351,9 +351,10 @@ class IngestService:
             for c in (ch.new or ch.old,)
             if c is not None
         }
-        for tenant, document_id in sorted(touched):
-            if self._finalize(tenant, document_id):
-                outcome.finalized.append(document_id)
+        records = self.documents.get_many(sorted(touched)) if touched else {}
+        for key in sorted(touched):
+            if self._finalize(records.get(key)):
+                outcome.finalized.append(key[1])
         logger.info(
             "indexed chunks",
             embedded=outcome.embedded,
@@ -371,15 +372,15 @@ class IngestService:
             return []
         return changes
 
-    def _finalize(self, tenant: str, document_id: str) -> bool:
-        doc = self.documents.get(tenant, document_id)
+    def _finalize(self, doc: DocumentRecord | None) -> bool:
+        """Mark a pending document indexed once the index holds all of its chunks."""
         if doc is None or doc.status != DocumentStatus.PENDING or doc.chunk_count is None:
             return False
-        if self.index.count_document(tenant, document_id) != doc.chunk_count:
+        if self.index.count_document(doc.tenant, doc.document_id) != doc.chunk_count:
             return False
         return self.documents.update(
-            tenant,
-            document_id,
+            doc.tenant,
+            doc.document_id,
             expect_hash=doc.content_hash,
             status=DocumentStatus.INDEXED,
             indexed_hash=doc.content_hash,
@@ -428,13 +429,9 @@ class IngestService:
     @property
     def chunker(self) -> Any:
         if self._chunker is None:
-            from docket.chunking import Chunker, get_token_counter
+            from docket.chunking import chunker_for
 
-            self._chunker = Chunker(
-                get_token_counter(self.settings.tokenizer_path),
-                chunk_size=self.settings.chunk_size_tokens,
-                overlap=self.settings.chunk_overlap_tokens,
-            )
+            self._chunker = chunker_for(self.settings)
         return self._chunker
 
     @property

@@ -5,18 +5,26 @@ what it returns:
   (``Table.all_items``) to find one partition. We hand it just that partition.
 - SQS ``ReceiveMessage``: for each message returned, moto recomputes every queue attribute,
   including counts that walk the whole queue, only to read ``MessageRetentionPeriod``; and
-  ``SendMessage`` computes the same attributes to read one flag. The visible-message list is now
-  computed with one clock reading instead of two per message.
+  ``SendMessage`` computes the same attributes to read one flag (``ContentBasedDeduplication``),
+  so queueing N uploads walked the queue 3N times. Sending now skips the three counts (nothing
+  it reads), and the visible-message list is computed with one clock reading instead of two per
+  message.
 
 Both are applied once, when the local cloud starts; tests/integration exercises them.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
 _state = threading.local()
+_QUEUE_COUNTS = {
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+}
 _applied = False
 
 
@@ -24,7 +32,7 @@ def apply() -> None:
     global _applied
     if _applied:
         return
-    from moto.core.utils import unix_time, unix_time_millis
+    from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
     from moto.dynamodb.models.table import Table
     from moto.sqs.models import Queue, SQSBackend
 
@@ -63,11 +71,39 @@ def apply() -> None:
         retention = int(getattr(queue, "message_retention_period", 86400 * 4))
         return bool(retention + message.sent_timestamp / 1000 > unix_time())
 
+    original_attributes: Any = Queue.__dict__["attributes"]  # the property object
+    original_send = SQSBackend.send_message
+
+    def attributes(self: Any) -> dict[str, Any]:
+        if not getattr(_state, "sending", False):
+            return original_attributes.fget(self)  # type: ignore[no-any-return]
+        # moto's Queue.attributes without the three counts (each walks every message)
+        names = [a for a in self.BASE_ATTRIBUTES if a not in _QUEUE_COUNTS]
+        if self.fifo_queue:
+            names += self.FIFO_ATTRIBUTES
+        if self.kms_master_key_id:
+            names += self.KMS_ATTRIBUTES
+        result = {name: getattr(self, camelcase_to_underscores(name)) for name in names}
+        if self.policy:
+            result["Policy"] = self.policy
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy)
+        return {k: str(v).lower() if isinstance(v, bool) else v for k, v in result.items()}
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _state.sending = True
+        try:
+            return original_send(self, *args, **kwargs)
+        finally:
+            _state.sending = False
+
     def messages(self: Any) -> list[Any]:
         now = unix_time_millis()
         return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
 
     Queue.messages = property(messages)  # type: ignore[method-assign,assignment]
+    Queue.attributes = property(attributes)  # type: ignore[method-assign,assignment]
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
     valid = is_message_valid_based_on_retention_period

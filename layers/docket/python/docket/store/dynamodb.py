@@ -7,7 +7,9 @@ document's chunks. Both tables stream NEW_AND_OLD_IMAGES into the next step of t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +23,13 @@ def chunk_pk(tenant: str, document_id: str) -> str:
 
 
 class _Codec:
+    """Python values ↔ DynamoDB attribute values, every number exactly.
+
+    DynamoDB numbers are decimals: a float goes in as the decimal of its shortest repr (9.99, not
+    9.9900000000000002131628...), and comes back as that float; an integral number comes back as
+    an int of any size. Nested maps and lists are converted the same way.
+    """
+
     @cached_property
     def _ser(self) -> Any:
         from boto3.dynamodb.types import TypeSerializer
@@ -34,14 +43,36 @@ class _Codec:
         return TypeDeserializer()
 
     def to_item(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in data.items() if v is not None}
+        return {k: self._ser.serialize(_to_dynamo(v)) for k, v in data.items() if v is not None}
 
     def from_item(self, item: dict[str, Any]) -> dict[str, Any]:
-        out = {k: self._de.deserialize(v) for k, v in item.items()}
-        for k, v in out.items():  # Decimal → int, or float when it has a fraction
-            if type(v).__name__ == "Decimal":
-                out[k] = int(v) if v == v.to_integral_value() else float(v)
-        return out
+        return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"DynamoDB cannot store the number {value}")
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return {_from_dynamo(v) for v in value}
+    return value
 
 
 codec = _Codec()
@@ -70,6 +101,36 @@ class DynamoDocumentStore:
             raise _wrap(exc, "documents table get") from exc
         item = resp.get("Item")
         return DocumentRecord.model_validate(codec.from_item(item)) if item else None
+
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], DocumentRecord]:
+        """BatchGetItem, 100 keys a request; unprocessed keys are asked again."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], DocumentRecord] = {}
+        for start in range(0, len(wanted), 100):
+            pending: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [
+                        {"tenant": {"S": tenant}, "document_id": {"S": document_id}}
+                        for tenant, document_id in wanted[start : start + 100]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(8):
+                try:
+                    resp = self._ddb.batch_get_item(RequestItems=pending)
+                except Exception as exc:
+                    raise _wrap(exc, "documents table batch get") from exc
+                for item in resp.get("Responses", {}).get(self.table_name, []):
+                    doc = DocumentRecord.model_validate(codec.from_item(item))
+                    found[(doc.tenant, doc.document_id)] = doc
+                pending = resp.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise StoreUnavailable("documents table batch get: keys left unprocessed")
+        return found
 
     def put(self, doc: DocumentRecord) -> None:
         try:

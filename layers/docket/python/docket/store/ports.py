@@ -11,6 +11,10 @@ from docket.models import ChunkRecord, DocumentRecord
 class DocumentStore(Protocol):
     def get(self, tenant: str, document_id: str) -> DocumentRecord | None: ...
 
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], DocumentRecord]:
+        """The records of those (tenant, document_id) keys that exist, read consistently."""
+        ...
+
     def put(self, doc: DocumentRecord) -> None: ...
 
     def update(
