@@ -226,8 +226,11 @@ class AgentService:
             cache_system=True,
         )
         estimate = approx_tokens(request.model_dump_json()) + request.max_tokens
-        used = self.store.tokens_used(task.tenant)
-        if used + estimate > self._budget(task.tenant):
+        # Reserve the call's most it could cost in one conditional update, then settle to what it
+        # cost: parallel tasks of a tenant cannot together pass its budget (a crash between the
+        # two leaves the reservation counted: it errs on the side of the budget).
+        if not self.store.reserve_tokens(task.tenant, estimate, self._budget(task.tenant)):
+            used = self.store.tokens_used(task.tenant)
             detail = (
                 f"tenant {task.tenant} has used {used} of its {self._budget(task.tenant)} tokens "
                 f"this month; the next model call could need {estimate}"
@@ -238,10 +241,14 @@ class AgentService:
             return ModelOutcome(step=step, outcome="budget_exceeded")
 
         started = time.perf_counter()
-        response = self.model.complete(request)  # ProviderError propagates: the ASL retries it
+        try:
+            response = self.model.complete(request)  # ProviderError propagates: the ASL retries
+        except BaseException:
+            self.store.add_tokens(task.tenant, -estimate)  # nothing was spent
+            raise
         latency = (time.perf_counter() - started) * 1000
         tokens = response.input_tokens + response.output_tokens
-        self.store.add_tokens(task.tenant, tokens)
+        self.store.add_tokens(task.tenant, tokens - estimate)
         cost = self._cost(response)
         self.store.put_message(
             task_id,

@@ -202,8 +202,34 @@ class TaskStore:
             raise _wrap(exc, "read budget") from exc
         return int(item["tokens"]["N"]) if item else 0
 
+    def reserve_tokens(
+        self, tenant: str, tokens: int, limit: int, period: str | None = None
+    ) -> bool:
+        """Add ``tokens`` to the month's usage only if the total stays within ``limit``: one
+        conditional update, so parallel tasks of a tenant cannot together pass its budget.
+        False (nothing added) when it would."""
+        if tokens > limit:
+            return False
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"BUDGET#{tenant}"}, "sk": {"S": period or self.period()}},
+                UpdateExpression="ADD #n :n",
+                ConditionExpression="attribute_not_exists(#n) OR #n <= :room",
+                ExpressionAttributeNames={"#n": "tokens"},
+                ExpressionAttributeValues={
+                    ":n": {"N": str(int(tokens))},
+                    ":room": {"N": str(int(limit) - int(tokens))},
+                },
+            )
+        except Exception as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _wrap(exc, "reserve budget") from exc
+        return True
+
     def add_tokens(self, tenant: str, tokens: int, period: str | None = None) -> int:
-        """Atomically add to the month's usage; returns the new total."""
+        """Atomically add to the month's usage (negative: give back); returns the new total."""
         try:
             resp = self._ddb.update_item(
                 TableName=self.table_name,
