@@ -83,15 +83,19 @@ def test_cli_ingest_ask_list_show_delete(
         cli.main(["ask", "How do honeybees tell where flowers are?", *url, "--groups", "science"])
         text = capsys.readouterr().out
         assert "waggle dance" in text and "[1] kb/bees.md (p. 1)" in text
-        # docs list / show
+        # docs list / show: restricted documents exist only for their groups
         cli.main(["docs", "list", *url])
+        assert "kb/bees.md" not in capsys.readouterr().out
+        cli.main(["docs", "list", *url, "--groups", "science"])
         listing = capsys.readouterr().out.strip().splitlines()
         assert len(listing) == 2 and any(
             "indexed" in line and "kb/bees.md" in line for line in listing
         )
         doc_id = next(line.split()[0] for line in listing if "kb/bees.md" in line)
-        cli.main(["docs", "show", doc_id, *url])
+        cli.main(["docs", "show", doc_id, *url, "--groups", "science"])
         assert json.loads(capsys.readouterr().out)["document_id"] == doc_id
+        assert cli.main(["docs", "show", doc_id, *url]) == 2  # not in the group: not found
+        capsys.readouterr()
         # docs delete: only a member of the document's groups may (404 to anyone else)...
         assert cli.main(["docs", "delete", doc_id, *url]) != 0
         capsys.readouterr()

@@ -10,7 +10,7 @@ import pytest
 from docket.api import app as api_module
 from docket.config import Settings
 from docket.documents import DocumentService
-from docket.errors import ModelMismatch
+from docket.errors import Forbidden, ModelMismatch, NotFound
 from docket.models import DocumentStatus, Principal, document_id_for
 from tests.utils import load_event
 
@@ -125,3 +125,24 @@ def test_groups_claim_in_api_gateway_string_form_is_parsed() -> None:
 
     p = principal_from_event(load_event("apigw_query"))
     assert p.tenant == "acme" and p.groups == frozenset({"staff", "legal"})
+
+
+def test_group_restricted_documents_exist_only_for_their_groups(services) -> None:
+    docs, blobs, index = services
+    service = api_module.documents()
+    finance = Principal(subject="fin", tenant="acme", groups=frozenset({"finance"}))
+    staff = Principal(subject="emp", tenant="acme", groups=frozenset({"staff"}))
+    # Given a document restricted to finance and one open to the whole tenant
+    secret, _ = service.create_upload(finance, "layoffs-2027.pdf", ["finance"])
+    open_doc, _ = service.create_upload(staff, "handbook.pdf", [])
+    # Then finance sees both, staff only the open one, through every route
+    assert [d.source for d in service.list(finance)] == ["handbook.pdf", "layoffs-2027.pdf"]
+    assert [d.source for d in service.list(staff)] == ["handbook.pdf"]
+    assert service.get(finance, secret.document_id).source == "layoffs-2027.pdf"
+    assert service.get(staff, open_doc.document_id).source == "handbook.pdf"
+    for action in (service.get, service.delete):
+        with pytest.raises(NotFound):
+            action(staff, secret.document_id)
+    with pytest.raises(Forbidden):
+        service.create_upload(staff, "layoffs-2027.pdf", [])  # replacing it takes the group
+    assert docs.get("acme", secret.document_id).status == DocumentStatus.PENDING  # untouched

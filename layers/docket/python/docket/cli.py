@@ -168,11 +168,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     console = Console(stderr=True)
+    acl = _flatten(args.acl)
+    if acl and not _flatten(args.groups):
+        # a restricted document exists only for its groups: against the local cloud, upload
+        # (and follow the upload) as a member of them unless --groups says otherwise
+        args.groups = acl
     client = _client(args)
     files = _collect_files(args.paths)
     if not files:
         raise CliError("nothing to ingest")
-    acl = _flatten(args.acl)
     status: dict[str, dict[str, Any]] = {}
     pending: dict[str, str] = {}
     with Progress(

@@ -95,6 +95,8 @@ class DocumentService:
 
     def get(self, principal: Principal, document_id: str) -> DocumentRecord:
         doc = self.documents.get(principal.tenant, document_id)
+        if doc is not None and self._visible(principal, doc) is None:
+            raise NotFound(f"document {document_id} not found")
         if doc is None:
             # Gone from the table; chunks may still be leaving the index.
             if self.index.count_document(principal.tenant, document_id) > 0:
@@ -108,13 +110,15 @@ class DocumentService:
         return doc
 
     def list(self, principal: Principal) -> list[DocumentRecord]:
-        return sorted(self.documents.list(principal.tenant), key=lambda d: d.source)
+        visible = (d for d in self.documents.list(principal.tenant) if self._visible(principal, d))
+        return sorted(visible, key=lambda d: d.source)
 
     @staticmethod
     def _visible(principal: Principal, doc: DocumentRecord | None) -> DocumentRecord | None:
-        """The query path's ACL rule, for deletes: a document with ACL groups can be deleted only
-        by a caller in one of them. (Records, which hold no content, stay listed to the whole
-        tenant, so an uploader can follow a file they restricted to groups they are not in.)"""
+        """The query path's ACL rule, for every document route: a document with ACL groups
+        exists, for a caller, only when they are in one of them (listing, reading, replacing
+        and deleting alike; outside them it is 404, as another tenant's document is). A record
+        holds no content, but its source name and title can say as much as the text."""
         if doc is None or not doc.acl_groups or principal.groups & set(doc.acl_groups):
             return doc
         return None
