@@ -48,6 +48,9 @@ class InvocationStats:
     total_ms: float = 0.0
 
 
+_COLD_START = threading.RLock()
+
+
 class FunctionRuntime:
     def __init__(self, functions_dir: Path, specs: tuple[FunctionSpec, ...], region: str) -> None:
         self.functions_dir = functions_dir
@@ -66,25 +69,42 @@ class FunctionRuntime:
         if module_spec is None or module_spec.loader is None:
             raise RuntimeError(f"cannot load handler {path}")
         module = importlib.util.module_from_spec(module_spec)
-        sys.modules[mod_name] = module
-        module_spec.loader.exec_module(module)
+        # One cold start at a time: two threads importing the same packages for the first time
+        # (a handler's Powertools imports) can each see the other's half-initialised module and
+        # fail with KeyError / ImportError. Warm containers never take this lock.
+        with _COLD_START:
+            sys.modules[mod_name] = module
+            try:
+                module_spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(mod_name, None)
+                raise
         return module
 
     def _acquire(self, spec: FunctionSpec) -> ModuleType:
-        with self._lock:
-            pool = self._pools.setdefault(spec.name, queue.LifoQueue())
+        while True:
+            with self._lock:
+                pool = self._pools.setdefault(spec.name, queue.LifoQueue())
+                try:
+                    return pool.get_nowait()
+                except queue.Empty:
+                    n = self._loaded.get(spec.name, 0)
+                    load = n < spec.local_containers
+                    if load:
+                        self._loaded[spec.name] = n + 1
+            if load:
+                try:
+                    return self._load(spec, n)
+                except BaseException:
+                    with self._lock:  # the failed cold start frees its slot for the next invoke
+                        self._loaded[spec.name] -= 1
+                    raise
+            # all containers busy: wait, like a throttled invoke would retry; look again now and
+            # then, since a cold start that failed frees a slot without returning a container
             try:
-                return pool.get_nowait()
+                return pool.get(timeout=0.5)
             except queue.Empty:
-                n = self._loaded.get(spec.name, 0)
-                if n < spec.local_containers:
-                    self._loaded[spec.name] = n + 1
-                    load = True
-                else:
-                    load = False
-        if load:
-            return self._load(spec, n)
-        return pool.get()  # all containers busy: wait, like a throttled invoke would retry
+                continue
 
     def invoke(self, function_name: str, event: Any) -> tuple[Any, bool]:
         spec = self.specs.get(function_name)
