@@ -627,6 +627,7 @@ def test_a_select_over_a_table_returns_its_rows():
                 Item={
                     "pk": {"S": "cust#1" if i < 2 else "cust#2"},
                     "sk": {"S": f"o{i}"},
+                    "tenant": {"S": "acme"},
                     "total": {"N": "9.99"},
                     "qty": {"N": str(i)},
                     "paid": {"BOOL": True},
@@ -647,7 +648,9 @@ def test_a_select_over_a_table_returns_its_rows():
     # Then it gets them as JSON, numbers intact, cut to the limit
     payload = json.loads(out)
     assert payload["table"] == "orders" and payload["count"] == 1 and payload["more"] is True
-    assert payload["rows"] == [{"pk": "cust#1", "sk": "o0", "total": 9.99, "qty": 0, "paid": True}]
+    assert payload["rows"] == [
+        {"pk": "cust#1", "sk": "o0", "tenant": "acme", "total": 9.99, "qty": 0, "paid": True}
+    ]
 
 
 def test_table_parameters_keep_their_types(registry: ToolRegistry):
@@ -657,3 +660,56 @@ def test_table_parameters_keep_their_types(registry: ToolRegistry):
     )
     assert isinstance(checked.args, QueryTableInput)
     assert [type(p) for p in checked.args.parameters] == [str, int, float, bool]
+
+
+class RowsTables:
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def select(self, statement: str, parameters: Any, limit: int) -> TableRows:
+        return TableRows(rows=list(self.rows))
+
+
+ROWS = [
+    {"id": "1", "tenant": "acme", "title": "ours"},
+    {"id": "2", "tenant": "globex", "title": "theirs"},
+    {"id": "3", "title": "no tenant"},
+    {"id": "4", "tenant": "acme", "acl_groups": ["hr"], "title": "hr only"},
+    {"id": "5", "tenant": "acme", "acl_groups": ["legal", "hr"], "title": "legal may"},
+    {"id": "6", "tenant": "acme", "acl_groups": "legal", "title": "as a string"},
+]
+
+
+def test_query_table_returns_only_the_callers_rows(registry: ToolRegistry):
+    # Given a table holding rows of two tenants, rows without a tenant, and group-restricted rows
+    out = run(
+        registry,
+        "query_table",
+        {"statement": 'SELECT * FROM "orders"'},
+        services(tables=RowsTables(ROWS)),
+    )
+    # Then the caller (acme, group legal) gets its own tenant's rows that its groups may read
+    payload = json.loads(out)
+    assert [r["id"] for r in payload["rows"]] == ["1", "5", "6"]
+    assert payload["count"] == 3 and "note" not in payload
+
+
+def test_a_projection_without_the_tenant_returns_nothing_and_says_why(registry: ToolRegistry):
+    rows = [{"title": r["title"]} for r in ROWS]  # SELECT title FROM ...
+    out = run(
+        registry,
+        "query_table",
+        {"statement": 'SELECT title FROM "orders"'},
+        services(tables=RowsTables(rows)),
+    )
+    payload = json.loads(out)
+    assert payload["rows"] == [] and "tenant" in payload["note"]
+
+
+def test_a_shared_table_is_read_whole(registry: ToolRegistry):
+    svc = services(
+        tables=RowsTables(ROWS),
+        settings=settings(query_tables_shared=frozenset({"orders"})),
+    )
+    out = run(registry, "query_table", {"statement": 'SELECT * FROM "orders"'}, svc)
+    assert json.loads(out)["count"] == len(ROWS)

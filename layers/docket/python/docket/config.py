@@ -190,6 +190,9 @@ class Settings(BaseSettings):
     approval_link_secret: str = "docket-local-approval-link-secret-change-me"
     approval_base_url: str = "http://127.0.0.1:8787"  # where e-mailed approval links point
     approval_emails: NameSet = frozenset()  # approvers who get an e-mailed link
+    # four eyes: whoever started a task cannot approve its calls, except for the tools listed
+    # here (denying one's own call is always allowed)
+    approval_self_approve_tools: NameSet = frozenset()
     approval_slack_channel: str | None = None  # a channel that gets Approve/Deny buttons
     slack_signing_secret: str = "docket-local-slack-signing-secret-change-me"
     slack_bot_token: str | None = None
@@ -204,6 +207,13 @@ class Settings(BaseSettings):
     # tool allow-lists (comma-separated or JSON lists)
     http_allowed_hosts: NameSet = frozenset()
     query_tables: NameSet = frozenset()
+    # query_table returns only the caller's rows: those whose tenant attribute is the caller's
+    # tenant and, when the row has a groups attribute with groups in it, that share one of the
+    # caller's groups; a row without the tenant attribute is never returned. Tables every tenant
+    # may read whole must be listed in query_tables_shared too.
+    query_table_tenant_attribute: str = "tenant"
+    query_table_groups_attribute: str | None = "acl_groups"
+    query_tables_shared: NameSet = frozenset()
 
     # auth: the local cloud signs development tokens with this secret (HS256);
     # on AWS the HTTP API's JWT authorizer verifies tokens and passes the claims.

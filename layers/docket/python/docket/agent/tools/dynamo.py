@@ -1,5 +1,10 @@
 """``query_table``: one PartiQL SELECT on an allow-listed DynamoDB table.
 
+Rows are the caller's only: each row's tenant attribute must be the caller's tenant (and its
+groups attribute, when it lists groups, must share one of the caller's), unless the table is one
+every tenant may read (``query_tables_shared``). The filter runs on the returned rows, so the
+statement cannot widen it.
+
 The statement is tokenised (strings, quoted names and comments understood) rather than matched
 with a regex, so ``SELECT ...; DELETE ...``, a keyword hidden behind a comment, or a write
 disguised inside a string cannot pass: exactly one statement, starting with SELECT, no write
@@ -11,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -164,15 +170,45 @@ class QueryTable(Tool[QueryTableInput]):
                 f"{', '.join(sorted(allowed)) or '(none)'}"
             )
         found = services.tables.select(args.statement, args.parameters, args.limit)
-        payload = {
+        rows, withheld = found.rows, 0
+        if target.table not in services.settings.query_tables_shared:
+            rows = [r for r in found.rows if _caller_may_read(r, ctx, services.settings)]
+            withheld = len(found.rows) - len(rows)
+        payload: dict[str, Any] = {
             "table": target.table,
             "index": target.index,
-            "count": len(found.rows),
-            "rows": found.rows,
+            "count": len(rows),
+            "rows": rows,
             "more": found.more,
         }
+        if withheld and not rows:
+            # say how to ask, without saying what was withheld
+            payload["note"] = (
+                f"rows are limited to your tenant: select the {tenant_attr(services)!r} "
+                "attribute (e.g. SELECT *) and filter on it"
+            )
         content = fit_json(payload, "rows", services.settings.tool_result_max_chars)
         return ToolOutput(
             content=content,
-            data={"table": target.table, "count": len(found.rows), "more": found.more},
+            data={"table": target.table, "count": len(rows), "more": found.more},
         )
+
+
+def tenant_attr(services: ToolServices) -> str:
+    return services.settings.query_table_tenant_attribute
+
+
+def _caller_may_read(row: dict[str, Any], ctx: ToolContext, settings: Any) -> bool:
+    """The query path's rule on a row: the caller's tenant, and a shared group when the row
+    names groups. A row that does not carry its tenant is not the caller's."""
+    if row.get(settings.query_table_tenant_attribute) != ctx.principal.tenant:
+        return False
+    attr = settings.query_table_groups_attribute
+    groups = row.get(attr) if attr else None
+    if not groups:
+        return True
+    if isinstance(groups, str):
+        groups = [g.strip() for g in groups.split(",")]
+    if not isinstance(groups, list | set | tuple | frozenset):
+        return False
+    return bool(ctx.principal.groups & {str(g) for g in groups})
