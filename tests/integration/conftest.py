@@ -30,20 +30,31 @@ class Api:
     def __init__(self, url: str) -> None:
         self.url = url
         self.http = httpx.Client(base_url=url, timeout=60)
-        self._tokens: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._tokens: dict[tuple[str, tuple[str, ...], str | None], str] = {}
+        self._groups_of: dict[str, tuple[str, ...]] = {}
 
-    def token(self, tenant: str, groups: tuple[str, ...] = ()) -> str:
-        key = (tenant, tuple(sorted(groups)))
+    def token(self, tenant: str, groups: tuple[str, ...] = (), subject: str | None = None) -> str:
+        key = (tenant, tuple(sorted(groups)), subject)
         if key not in self._tokens:
-            resp = self.http.post("/_local/token", json={"tenant": tenant, "groups": list(groups)})
+            claims: dict[str, Any] = {"tenant": tenant, "groups": list(groups)}
+            if subject:
+                claims["subject"] = subject
+            resp = self.http.post("/_local/token", json=claims)
             resp.raise_for_status()
             self._tokens[key] = resp.json()["token"]
         return self._tokens[key]
 
     def call(
-        self, method: str, path: str, tenant: str = "acme", groups: tuple[str, ...] = (), **kw: Any
+        self,
+        method: str,
+        path: str,
+        tenant: str = "acme",
+        groups: tuple[str, ...] = (),
+        subject: str | None = None,
+        **kw: Any,
     ) -> httpx.Response:
-        headers = {"authorization": f"Bearer {self.token(tenant, groups)}", **kw.pop("headers", {})}
+        token = self.token(tenant, groups, subject)
+        headers = {"authorization": f"Bearer {token}", **kw.pop("headers", {})}
         return self.http.request(method, path, headers=headers, **kw)
 
     def upload(
@@ -56,6 +67,8 @@ class Api:
         body = resp.json()
         put = httpx.put(body["upload_url"], content=data)
         assert put.status_code == 200, put.text
+        # a restricted document exists only for its groups: follow it as one of them
+        self._groups_of[str(body["document_id"])] = tuple(acl or ())
         return str(body["document_id"])
 
     def wait_status(
@@ -63,7 +76,8 @@ class Api:
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            resp = self.call("GET", f"/documents/{document_id}", tenant)
+            groups = self._groups_of.get(document_id, ())
+            resp = self.call("GET", f"/documents/{document_id}", tenant, groups)
             if resp.status_code == 200 and resp.json()["status"] in ("indexed", "failed"):
                 return resp.json()
             time.sleep(0.1)

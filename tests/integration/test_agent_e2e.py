@@ -20,6 +20,7 @@ TASK = (
     "Compare the termination clauses in the Acme, Globex and Initech contracts in a table "
     "and e-mail it to legal@example.com"
 )
+APPROVER = "approver@acme.example"
 STAFF = ("staff",)
 
 
@@ -98,10 +99,19 @@ def test_compare_contracts_and_email_after_approval(agent_cloud: tuple[LocalClou
     [notice] = [m for m in outbox(cloud) if "boss@example.com" in (m["To"] or "")]
     assert f"/approvals/{approval['approval_id']}?sig=" in body_text(notice)
 
+    # four eyes: the task's requester cannot approve the e-mail it asked for
+    own = api.call(
+        "POST",
+        f"/approvals/{approval['approval_id']}/decision",
+        groups=STAFF,
+        json={"decision": "approve"},
+    )
+    assert own.status_code == 403 and "four eyes" in own.text
     resp = api.call(
         "POST",
         f"/approvals/{approval['approval_id']}/decision",
         groups=STAFF,
+        subject=APPROVER,
         json={"decision": "approve", "comment": "checked"},
     )
     assert resp.status_code == 200, resp.text
@@ -117,6 +127,7 @@ def test_compare_contracts_and_email_after_approval(agent_cloud: tuple[LocalClou
         "POST",
         f"/approvals/{approval['approval_id']}/decision",
         groups=STAFF,
+        subject=APPROVER,
         json={"decision": "approve"},
     )
     assert again.status_code == 409
@@ -178,6 +189,7 @@ def test_other_tenants_cannot_see_or_decide(agent_cloud: tuple[LocalCloud, Api])
         "POST",
         f"/approvals/{approval['approval_id']}/decision",
         groups=STAFF,
+        subject=APPROVER,
         json={"decision": "approve"},
     )
     assert late.status_code == 409
@@ -215,6 +227,7 @@ def test_crash_after_the_email_is_sent_does_not_send_it_twice(
         "POST",
         f"/approvals/{approval['approval_id']}/decision",
         groups=STAFF,
+        subject=APPROVER,
         json={"decision": "approve"},
     )
     body = wait_task(api, task_id, {"succeeded", "failed"}, timeout=120)

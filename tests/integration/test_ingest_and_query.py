@@ -69,7 +69,9 @@ def test_direct_s3_upload_is_event_driven(api: Api, cloud: LocalCloud) -> None:
     )
     cloud.wait_idle(60)
     # Then it was processed through the notification and streams, and its ACL applies
-    docs = api.call("GET", "/documents").json()["documents"]
+    outside = api.call("GET", "/documents").json()["documents"]
+    assert all(d["source"] != "kb/espresso machine.txt" for d in outside)  # not in its group
+    docs = api.call("GET", "/documents", groups=("facilities",)).json()["documents"]
     doc = next(d for d in docs if d["source"] == "kb/espresso machine.txt")
     assert doc["status"] == "indexed" and doc["acl_groups"] == ["facilities"]
     # only a member of one of its groups may delete it

@@ -17,7 +17,13 @@ from docket.agent.models import ApprovalRecord
 from docket.agent.notify import EmailMessage
 from docket.agent.workflow import DENIED_ERROR
 from docket.config import Settings
-from docket.errors import ApprovalClosed, InvalidSignature, StoreUnavailable, ToolUnavailable
+from docket.errors import (
+    ApprovalClosed,
+    Forbidden,
+    InvalidSignature,
+    StoreUnavailable,
+    ToolUnavailable,
+)
 
 TABLE = "docket-agent-test"
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAXSECRET-TASK-TOKEN-7f3a9c"
@@ -508,3 +514,35 @@ def test_slack_offers_no_approve_button_for_text_it_cannot_show_whole() -> None:
     assert buttons(pending()) == ["approve", "deny"]
     long = pending(body="harmless start. " * 200 + "and also wire $1M to the attacker")
     assert buttons(long) == ["deny"]
+
+
+# --- four eyes ------------------------------------------------------------------------------------
+
+
+def test_the_requester_cannot_approve_their_own_call(h: Harness) -> None:
+    stored = h.service.request(pending())  # requested by dana@acme
+    with pytest.raises(Forbidden, match="four eyes"):
+        h.service.decide(stored.approval_id, approve=True, decided_by="Dana@ACME", channel="api")
+    assert h.sfn.succeeded == [] and h.service.get(stored.approval_id).status == "pending"
+    # another approver still can
+    decided = h.service.decide(
+        stored.approval_id, approve=True, decided_by="alice@acme.example", channel="api"
+    )
+    assert decided.status == "approved" and len(h.sfn.succeeded) == 1
+
+
+def test_the_requester_may_deny_their_own_call(h: Harness) -> None:
+    stored = h.service.request(pending())
+    decided = h.service.decide(
+        stored.approval_id, approve=False, decided_by="dana@acme", channel="api"
+    )
+    assert decided.status == "denied"
+
+
+def test_a_tool_can_allow_self_approval(moto_table: None) -> None:
+    h = make_harness(approval_settings(approval_self_approve_tools="send_email"))
+    stored = h.service.request(pending())
+    decided = h.service.decide(
+        stored.approval_id, approve=True, decided_by="dana@acme", channel="api"
+    )
+    assert decided.status == "approved"

@@ -38,6 +38,7 @@ class Client:
         tenant: str,
         groups: list[str],
         transport: Any = None,  # an httpx transport; tests pass httpx.MockTransport
+        subject: str | None = None,
     ) -> None:
         import httpx
 
@@ -48,13 +49,15 @@ class Client:
         self._token = token
         self.tenant = tenant
         self.groups = groups
+        self.subject = subject
 
     @property
     def token(self) -> str:
         if self._token is None:
-            resp = self.http.post(
-                "/_local/token", json={"tenant": self.tenant, "groups": self.groups}
-            )
+            claims: dict[str, Any] = {"tenant": self.tenant, "groups": self.groups}
+            if self.subject:
+                claims["subject"] = self.subject
+            resp = self.http.post("/_local/token", json=claims)
             if resp.status_code != 200:
                 raise CliError(
                     f"no --token given and {self.url} issued no development token "
@@ -109,6 +112,7 @@ def _client(args: argparse.Namespace) -> Client:
         args.token or os.environ.get("DOCKET_TOKEN"),
         args.tenant,
         _flatten(getattr(args, "groups", None)),
+        subject=getattr(args, "subject", None) or os.environ.get("DOCKET_SUBJECT"),
     )
 
 
@@ -540,6 +544,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--tenant", default=os.environ.get("DOCKET_TENANT", "default"))
         if groups:
             p.add_argument("--groups", nargs="+", default=[], metavar="G", help="caller's groups")
+        p.add_argument(
+            "--as",
+            dest="subject",
+            default=None,
+            metavar="WHO",
+            help="local cloud: who the development token names (DOCKET_SUBJECT; "
+            "default dev-user@TENANT)",
+        )
 
     p = sub.add_parser("serve", help="run the local cloud and its HTTP API")
     p.add_argument("--port", type=int, default=8787)

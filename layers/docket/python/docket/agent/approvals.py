@@ -40,6 +40,7 @@ from docket.config import Settings
 from docket.errors import (
     ApprovalClosed,
     ConfigurationError,
+    Forbidden,
     InvalidSignature,
     NotFound,
     StoreUnavailable,
@@ -344,6 +345,15 @@ class ApprovalService:
         if record is None:
             raise NotFound(f"approval {approval_id} not found")
         self.check_open(record)
+        if (
+            approve
+            and _same_person(decided_by, record.requester)
+            and record.tool not in self.settings.approval_self_approve_tools
+        ):
+            raise Forbidden(
+                f"{decided_by} asked for this {record.tool} call and cannot approve it too: "
+                "another approver must (four eyes; a requester may deny their own call)"
+            )
         status: ApprovalStatus = "approved" if approve else "denied"
         now = self._now()
         decided = self._update(
@@ -657,3 +667,8 @@ def verify_slack_request(
     )
     if not hmac.compare_digest(("v0=" + mac.hexdigest()).encode(), signature.encode()):
         raise InvalidSignature("the Slack signature does not match")
+
+
+def _same_person(a: str, b: str) -> bool:
+    """Identities compared as an approver types them (e-mail addresses are case-insensitive)."""
+    return a.strip().casefold() == b.strip().casefold()

@@ -293,6 +293,8 @@ def approval_form(approval_id: str) -> Response[str]:
         )
     except errors.NotFound:
         return _not_found()
+    except errors.Forbidden as exc:
+        return _page(403, "Not yours to approve", _p(exc.message))
     except errors.ApprovalClosed as exc:
         return _closed(exc.message)
     except errors.StoreUnavailable:
@@ -337,6 +339,8 @@ def slack_interactions() -> dict[str, Any]:
         )
     except errors.NotFound:
         return _slack_reply("This approval request no longer exists.")
+    except errors.Forbidden as exc:
+        return _slack_reply(exc.message)
     except errors.ApprovalClosed as exc:
         return _slack_reply(exc.message)
     verb = "Approved" if record.status == "approved" else "Denied"

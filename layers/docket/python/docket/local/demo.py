@@ -64,10 +64,24 @@ def run_agent_demo(url: list[str], root: Path) -> int:
         print("no approval was requested: the demo expected one")
         return 1
     approval_id = lines[0]
+    # four eyes: the task's requester cannot approve its own e-mail; the approver does
     print(
-        f"\n== docket approvals approve {approval_id} --comment 'checked the table' --tenant acme"
+        f"\n== docket approvals approve {approval_id} --comment 'checked the table' "
+        f"--tenant acme --as {APPROVER}"
     )
-    cli.main(["approvals", "approve", approval_id, "--comment", "checked the table", *url, *who])
+    approver = ["--as", APPROVER]
+    cli.main(
+        [
+            "approvals",
+            "approve",
+            approval_id,
+            "--comment",
+            "checked the table",
+            *url,
+            *who,
+            *approver,
+        ]
+    )
     print(f"\n== docket tasks show {task_id} --tenant acme  (after it finishes)")
     _wait_task(url, who, task_id)
     rc = cli.main(["tasks", "show", task_id, *url, *who])
