@@ -146,3 +146,12 @@ def test_group_restricted_documents_exist_only_for_their_groups(services) -> Non
     with pytest.raises(Forbidden):
         service.create_upload(staff, "layoffs-2027.pdf", [])  # replacing it takes the group
     assert docs.get("acme", secret.document_id).status == DocumentStatus.PENDING  # untouched
+
+
+@pytest.mark.parametrize("opener", ["[", '{"a":'])
+def test_a_body_nested_too_deep_is_400_not_500(services, opener: str) -> None:
+    event = load_event("apigw_query")
+    closer = "]" if opener == "[" else "}"
+    event["body"] = opener * 100_000 + "1" + closer * 100_000
+    status, body = call(event)
+    assert status == 400 and body["error"]["code"] == "invalid_json"

@@ -67,6 +67,12 @@ def _bad_json(exc: json.JSONDecodeError) -> Response[Any]:
     return _error(400, "invalid_json", f"request body is not valid JSON: {exc.msg}")
 
 
+@app.exception_handler(RecursionError)
+def _too_deep(exc: RecursionError) -> Response[Any]:
+    # a body of [[[[...]]]] a hundred thousand deep exhausts the JSON parser's recursion
+    return _error(400, "invalid_json", "request body nests too deeply")
+
+
 def principal() -> Principal:
     return principal_from_event(app.current_event.raw_event)
 
