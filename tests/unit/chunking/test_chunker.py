@@ -562,3 +562,18 @@ def test_the_settings_choose_the_whole_document_size(monkeypatch):
 
     chunker = chunker_for(Settings(chunk_size_tokens=128, chunk_whole_document_tokens=300))
     assert (chunker.chunk_size, chunker.whole_document) == (128, 300)
+
+
+def test_a_huge_unbroken_string_is_cut_by_characters_too(wordpiece):
+    # Given 500 KB without a space (WordPiece reads any word over 100 characters as one [UNK])
+    blob = "x" * 300_000 + "é" * 100_000 + "東" * 100_000
+    doc = make_doc(f"Intro line.\n\n{blob}\n\nLast line.")
+
+    # When chunked
+    chunks = Chunker(wordpiece, chunk_size=256, overlap=32).chunk(doc)
+
+    # Then no chunk is over 256 x 16 characters (a DynamoDB item holds 400 KB), nothing is lost
+    assert max(len(c.text) for c in chunks) <= 256 * 16
+    assert max(len(c.text.encode()) for c in chunks) < 64 * 1024
+    assert "".join(c.text for c in chunks).count("東") >= 100_000
+    assert all(c.token_count <= 256 for c in chunks)

@@ -72,6 +72,12 @@ from docket.models import ChunkDraft, ExtractedDocument, Page
 PAGE_SEP = "\n"
 SECTION_SEP = " > "
 MIN_FILL = 0.5  # a chunk at least this full may end early to keep the next block whole
+# A token is charged for at least every this many characters, whatever the tokenizer says: a
+# WordPiece tokenizer reads any word over 100 characters as one [UNK], so a 500 KB unbroken string
+# would otherwise be "one token" and one chunk, past DynamoDB's 400 KB item limit. Prose averages
+# 4-5 characters a token, so the bound never bites there; it caps a chunk at chunk_size * 16
+# characters (64 KB of UTF-8 at the default size, at most).
+MAX_CHARS_PER_TOKEN = 16
 OVERLAP_SLACK = 0.5  # one trailing sentence may exceed the overlap by this fraction
 ANCHOR_SPACING = 3.0  # chunk sizes of text between candidate anchors, on average
 ANCHOR_MIN_GAP = 1.0  # chunk sizes of text an anchor needs before it (and to the section end)
@@ -104,7 +110,7 @@ class Chunker:
             raise ValueError(f"anchor_spacing must not be negative, got {anchor_spacing}")
         if whole_document < 0:
             raise ValueError(f"whole_document must not be negative, got {whole_document}")
-        self.counter = counter
+        self.counter: TokenCounter = _CharBounded(counter)
         # A document of at most this many tokens stays one chunk (0: off; see chunk_runs).
         self.whole_document = whole_document
         self.chunk_size = chunk_size
@@ -294,13 +300,21 @@ class Chunker:
                             max(last.end - 1, first.start), page_offsets, page_numbers
                         ),
                         section=SECTION_SEP.join(first.path) or None,
-                        token_count=tokens,
+                        token_count=self._exact(text, tokens),
                     )
                 )
                 ordinal += 1
             if run:
                 runs.append(run)
         return runs
+
+    def _exact(self, text: str, bounded: int) -> int:
+        """The tokenizer's own count of a finished chunk (``bounded`` unless the character
+        bound set it, as for a long unbroken string)."""
+        if bounded > -(-len(text) // MAX_CHARS_PER_TOKEN):
+            return bounded
+        counter = self.counter
+        return counter.inner.count(text) if isinstance(counter, _CharBounded) else bounded
 
     def _enforce_bound(
         self, packed: list[list[Leaf]], limit: int
@@ -323,6 +337,22 @@ class Chunker:
             half_text = render(half)
             out.extend(self._within_bound(half, half_text, self.counter.count(half_text), limit))
         return out
+
+
+class _CharBounded:
+    """``counter``, charging at least one token per ``MAX_CHARS_PER_TOKEN`` characters."""
+
+    def __init__(self, counter: TokenCounter) -> None:
+        self.inner = counter
+
+    def count(self, text: str) -> int:
+        return max(self.inner.count(text), -(-len(text) // MAX_CHARS_PER_TOKEN))
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        counts = self.inner.count_batch(texts)
+        return [
+            max(n, -(-len(t) // MAX_CHARS_PER_TOKEN)) for n, t in zip(counts, texts, strict=True)
+        ]
 
 
 def render(leaves: Sequence[Leaf]) -> str:
