@@ -278,3 +278,43 @@ def test_llm_context_sentences_are_embedded_and_kept_for_unchanged_chunks(env):
     assert embedder.embedded == ["c.txt\nAbout three\n\nthree"]
     doc = docs.get("acme", document_id_for("acme", "c.txt"))
     assert doc.status == DocumentStatus.INDEXED
+
+
+def _until_chunked(service, docs, chunks):  # type: ignore[no-untyped-def]
+    """Run the document stream only: the chunks wait in the Chunks stream, not yet embedded."""
+    while docs.stream:
+        event, old, new = docs.stream.pop(0)
+        service.on_document_change(event, old, new)
+
+
+def test_chunks_of_a_document_deleted_before_embedding_never_reach_the_index(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    key = upload(blobs, "a.txt", b"alpha\n\nbeta")
+    service.on_object_created(BUCKET, key)
+    _until_chunked(service, docs, chunks)
+    doc_id = document_id_for("acme", "a.txt")
+    # When the document is deleted while its chunks wait to be embedded
+    docs.update("acme", doc_id, status=DocumentStatus.DELETING)
+    drain(service, docs, chunks)
+    # Then none of them is indexed
+    assert index.count_document("acme", doc_id) == 0
+
+
+def test_a_document_deleted_while_its_chunks_are_embedded_leaves_the_index(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    key = upload(blobs, "a.txt", b"alpha\n\nbeta")
+    service.on_object_created(BUCKET, key)
+    _until_chunked(service, docs, chunks)
+    doc_id = document_id_for("acme", "a.txt")
+    # When the delete lands after the embed step checked, before it committed
+    real_live = service._live
+
+    def live_then_deleted(keys):  # type: ignore[no-untyped-def]
+        found = real_live(keys)
+        docs.update("acme", doc_id, status=DocumentStatus.DELETING)
+        return found
+
+    service._live = live_then_deleted
+    drain(service, docs, chunks)
+    # Then the chunks are gone from the index again when the batch ends
+    assert index.count_document("acme", doc_id) == 0

@@ -327,13 +327,24 @@ class IngestService:
             missing = self._update_metadata(index, metadata)
             upserts.extend(missing)
             outcome.updated = len(metadata) - len(missing)
+        upserted: set[tuple[str, str]] = set()
         if upserts:
             try:
                 vectors = self.embedder.embed_documents(
                     [embedding_input(ch.new) for ch in upserts]  # type: ignore[arg-type]
                 )
-                index.upsert([ch.new for ch in upserts], vectors)
-                outcome.embedded = len(upserts)
+                # A document deleted while its chunks were on their way must not come back: ask
+                # after embedding (the slow part), right before writing.
+                live = self._live({(ch.new.tenant, ch.new.document_id) for ch in upserts})  # type: ignore[union-attr]
+                keep = [
+                    i
+                    for i, ch in enumerate(upserts)
+                    if (ch.new.tenant, ch.new.document_id) in live  # type: ignore[union-attr]
+                ]
+                if keep:
+                    index.upsert([upserts[i].new for i in keep], vectors[keep])
+                upserted = {(upserts[i].new.tenant, upserts[i].new.document_id) for i in keep}  # type: ignore[union-attr]
+                outcome.embedded = len(keep)
             except Exception as exc:
                 for ch in upserts:
                     outcome.failures[ch.record_id] = exc
@@ -352,6 +363,12 @@ class IngestService:
             if c is not None
         }
         records = self.documents.get_many(sorted(touched)) if touched else {}
+        # ...and one deleted between that check and the commit leaves the index again at once
+        gone = [key for key in sorted(upserted) if not _is_live(records.get(key))]
+        for tenant, document_id in gone:
+            index.delete_document(tenant, document_id)
+        if gone:
+            index.commit()
         for key in sorted(touched):
             if self._finalize(records.get(key)):
                 outcome.finalized.append(key[1])
@@ -364,6 +381,11 @@ class IngestService:
             finalized=len(outcome.finalized),
         )
         return outcome
+
+    def _live(self, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Those of ``keys`` whose document still exists and is not being deleted."""
+        records = self.documents.get_many(sorted(keys))
+        return {key for key in keys if _is_live(records.get(key))}
 
     def _update_metadata(self, index: Any, changes: list[ChunkChange]) -> list[ChunkChange]:
         """Update in place; when the index lacks some of them, embed the batch again (rare)."""
@@ -449,6 +471,10 @@ class IngestService:
 
             self._index = get_index(self.settings)
         return self._index
+
+
+def _is_live(doc: DocumentRecord | None) -> bool:
+    return doc is not None and doc.status != DocumentStatus.DELETING
 
 
 def _metadata(chunk: ChunkRecord) -> tuple[Any, ...]:
