@@ -240,3 +240,23 @@ def test_crash_after_the_email_is_sent_does_not_send_it_twice(
         s for s in body["timeline"] if s["tool"] == "send_email" and s["kind"] == "tool"
     ]
     assert email_step["status"] == "ok" and "replayed" in (email_step["result"] or "").lower()
+
+
+def test_a_task_stopped_right_after_it_starts_stays_stopped(
+    agent_cloud: tuple[LocalCloud, Api],
+) -> None:
+    cloud, api = agent_cloud
+    before = len(to_legal(outbox(cloud)))
+    # When a task is stopped the moment it is created (its execution barely started)
+    for _ in range(3):
+        task_id = start(api, TASK)
+        stopped = api.call("DELETE", f"/tasks/{task_id}", groups=STAFF)
+        # Then the stop is accepted, not a 503, and it holds: no step runs afterwards
+        assert stopped.status_code == 202, stopped.text
+        assert stopped.json()["task"]["status"] == "stopped"
+        cloud.wait_idle(60)
+        body = api.call("GET", f"/tasks/{task_id}", groups=STAFF).json()
+        assert body["task"]["status"] == "stopped"
+        pending = api.call("GET", "/approvals", groups=STAFF).json()["approvals"]
+        assert all(a["task_id"] != task_id for a in pending if a["status"] == "pending")
+    assert len(to_legal(outbox(cloud))) == before

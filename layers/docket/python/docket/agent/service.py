@@ -186,10 +186,9 @@ class AgentService:
             raise NotFound(f"task {task_id} not found")
         if task.status in TERMINAL_STATUSES:
             return task
-        if task.execution_arn:
-            self.workflow.stop(
-                task.execution_arn, error="Docket.Stopped", cause=f"stopped by {principal.subject}"
-            )
+        # The record first: once it says stopped, no step runs a tool or calls the model again,
+        # even if stopping the execution itself fails or comes too early (a StopExecution right
+        # after StartExecution), so the stop is never lost.
         task = task.model_copy(
             update={
                 "status": "stopped",
@@ -200,7 +199,24 @@ class AgentService:
         if not self.store.save(task, unless_terminal=True):
             return self.store.get(task_id)  # it finished meanwhile: keep its answer
         self.approvals.cancel_for_task(task_id)
+        if task.execution_arn:
+            self._stop_execution(task.execution_arn, f"stopped by {principal.subject}")
         return task
+
+    def _stop_execution(self, execution_arn: str, cause: str) -> None:
+        for attempt in range(4):
+            try:
+                self.workflow.stop(execution_arn, error="Docket.Stopped", cause=cause)
+                return
+            except StoreUnavailable:
+                if attempt == 3:
+                    # the record says stopped: every later step of the execution ends there
+                    logger.warning(
+                        "execution not stopped; its next step will end it",
+                        execution_arn=execution_arn,
+                    )
+                    return
+                time.sleep(0.2 * 2**attempt)
 
     # --- CallModel --------------------------------------------------------------------------------
 
@@ -217,6 +233,9 @@ class AgentService:
             if not earlier.tool_calls:
                 return ModelOutcome(step=step + 1, outcome="final")
             return ModelOutcome(step=step + 1, outcome="tool_calls", calls=calls)
+        if task.status in TERMINAL_STATUSES:
+            # stopped (or ended) while the loop went on: no new model call; Finish keeps the record
+            return ModelOutcome(step=step, outcome="final")
         messages = self.store.messages(task_id)
         request = ChatRequest(
             system=SYSTEM_PROMPT,
