@@ -154,8 +154,8 @@ def run_demo(*, keep: bool = False, data_dir: str | None = None) -> int:
         url = ["--url", gateway.url]
         print(f"\n== docket ingest ({len(paths)} paths) --tenant acme --acl staff")
         rc = cli.main(["ingest", *paths, *url, "--tenant", "acme", "--acl", "staff"])
-        print("\n== docket docs list --tenant acme")
-        cli.main(["docs", "list", *url, "--tenant", "acme"])
+        print("\n== docket docs list --tenant acme --groups staff")
+        cli.main(["docs", "list", *url, "--tenant", "acme", "--groups", "staff"])
         for tenant, groups, question in QUESTIONS:
             who = f"--tenant {tenant}" + (f" --groups {' '.join(groups)}" if groups else "")
             print(f'\n== docket ask "{question}" {who}')
