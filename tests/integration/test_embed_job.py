@@ -10,23 +10,16 @@ import numpy as np
 import pytest
 
 from docket.embedding import batch_job
-from docket.embedding.batch_job import input_line, make_server, read_output_line
+from docket.embedding.batch_job import make_server, read_output_line
 from docket.embedding.hashing import HashingEmbedder
+from tests.unit.embedding.test_batch_job import TEXTS, lines
 
 pytestmark = pytest.mark.integration
-
-TEXTS = ["Vitamin D and fractures", "", "BM25 fusion", "Ünïcödé 東京", "x " * 300]
 
 
 @pytest.fixture
 def embedder() -> HashingEmbedder:
     return HashingEmbedder()
-
-
-def lines(prefix: str, n: int) -> str:
-    return "".join(
-        f"{input_line(f'{prefix}{i}', 'acme', TEXTS[i % len(TEXTS)])}\n" for i in range(n)
-    )
 
 
 @pytest.fixture

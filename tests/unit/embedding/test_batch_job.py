@@ -98,26 +98,26 @@ def test_a_malformed_shard_fails_the_job_without_a_partial_output(tmp_path: Path
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["part-0000.jsonl.out"]
 
 
+def run_job(input_dir: Path, output_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``jobs/embed/entry.py transform`` in a fresh process, with the int8 model."""
+    return subprocess.run(
+        [
+            sys.executable,
+            *(str(ROOT / "jobs/embed/entry.py"), "transform"),
+            *("--input", str(input_dir), "--output", str(output_dir)),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKET_EMBEDDING_PRECISION": "int8"},
+        timeout=300,
+    )
+
+
 @pytest.mark.model
 def test_the_entry_point_embeds_a_folder_with_the_configured_model(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "part-0000.jsonl").write_text(lines("a", 20))
-    env = {**os.environ, "DOCKET_EMBEDDING_PRECISION": "int8"}
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "jobs/embed/entry.py"),
-            "transform",
-            "--input",
-            str(tmp_path / "in"),
-            "--output",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    run = run_job(tmp_path / "in", tmp_path / "out")
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     assert summary["records"] == 20 and summary["model"].endswith("-int8")
@@ -126,20 +126,6 @@ def test_the_entry_point_embeds_a_folder_with_the_configured_model(tmp_path: Pat
     assert abs(float(np.linalg.norm(vectors[0])) - 1.0) < 1e-3
     # a malformed shard: exit 1 with the line named
     (tmp_path / "in" / "part-0001.jsonl").write_text("nope\n")
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "jobs/embed/entry.py"),
-            "transform",
-            "--input",
-            str(tmp_path / "in"),
-            "--output",
-            str(tmp_path / "out2"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    run = run_job(tmp_path / "in", tmp_path / "out2")
     assert run.returncode == 1
     assert "part-0001.jsonl line 1" in run.stderr
