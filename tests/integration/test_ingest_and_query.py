@@ -271,3 +271,37 @@ def test_query_refused_when_index_model_differs(api: Api, monkeypatch: pytest.Mo
     assert resp.status_code == 409
     err = resp.json()["error"]
     assert err["code"] == "embedding_model_mismatch" and "docket/hashing" in err["message"]
+
+
+def _raw(api: Api, request: bytes) -> bytes:
+    """One raw HTTP/1.1 exchange with the local gateway (what httpx would refuse to send)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(api.url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def test_the_gateway_answers_odd_requests_in_json(api: Api) -> None:
+    # a malformed Content-Length: 400, not a dropped connection
+    reply = _raw(api, b"POST /query HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}")
+    assert reply.startswith(b"HTTP/1.0 400") or reply.startswith(b"HTTP/1.1 400")
+    assert b"Content-Length" in reply and b"application/json" in reply
+    # HEAD is GET without a body
+    head = api.http.head("/health")
+    assert head.status_code == 200 and head.content == b""
+    # TRACE is not allowed, in JSON rather than an HTML page
+    trace = api.http.request("TRACE", "/health")
+    assert trace.status_code == 405 and trace.json()["message"] == "Method Not Allowed"
+    assert "GET" in trace.headers["allow"]
+    # a development token's groups must be a list of names, not a string read letter by letter
+    bad = api.http.post("/_local/token", json={"tenant": "acme", "groups": "abc"})
+    assert bad.status_code == 400
+    good = api.http.post("/_local/token", json={"tenant": "acme", "groups": ["abc"]})
+    assert good.status_code == 200 and good.json()["groups"] == ["abc"]

@@ -187,7 +187,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(data).encode())
 
     def _read_body(self) -> bytes | None:
-        length = int(self.headers.get("content-length") or 0)
+        try:
+            length = int(self.headers.get("content-length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True  # the body's end is unknown: nothing after it is read
+            self._json(400, {"message": "Bad Request: invalid Content-Length"})
+            return None
         if length > MAX_BODY:
             self._json(413, {"message": "Request Entity Too Large"})
             return None
@@ -215,7 +222,9 @@ class _Handler(BaseHTTPRequestHandler):
             except Unauthorized:
                 self._json(401, {"message": "Unauthorized"})
                 return
-        event = build_event(self.command, self.path, headers, body, claims)
+        # HEAD is GET without the body (_send leaves it out), as HTTP defines it
+        method = "GET" if self.command == "HEAD" else self.command
+        event = build_event(method, self.path, headers, body, claims)
         live = (
             _LiveResponse(self, started)
             if self.command != "HEAD" and sse.accepts(headers.get("accept"))
@@ -246,7 +255,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             req = json.loads(body or b"{}")
             tenant = str(req["tenant"])
-            groups = [str(g) for g in req.get("groups") or []]
+            raw_groups = req.get("groups") or []
+            if not isinstance(raw_groups, list) or not all(isinstance(g, str) for g in raw_groups):
+                raise TypeError("groups must be a list of strings")
+            groups = list(raw_groups)
             subject = str(req.get("subject") or f"dev-user@{tenant}")
         except (ValueError, KeyError, TypeError) as exc:
             self._json(
@@ -264,6 +276,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"token": token, "tenant": tenant, "groups": sorted(set(groups))})
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+    def _not_allowed(self) -> None:
+        if self._read_body() is None:
+            return
+        self._send(405, json.dumps({"message": "Method Not Allowed"}).encode(), {"allow": _ALLOW})
+
+    do_TRACE = do_CONNECT = _not_allowed
+
+
+_ALLOW = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
 
 
 class _Server(ThreadingHTTPServer):
