@@ -18,14 +18,14 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
 
 
 def test_file_over_the_size_limit_is_refused_before_parsing():
-    # Given 60.2 MB of bytes that would not even parse, and a 50 MB limit
+    # Given 60.2 MiB of bytes that would not even parse, and a 50 MiB limit
     data = b"\x00" * int(60.2 * 1024 * 1024)
 
     # When it is extracted
     # Then the size is the reason, in readable units
     with pytest.raises(FileTooLarge) as error:
         extract_document(data, "huge.pdf", max_bytes=50 * 1024 * 1024)
-    assert error.value.message == "file is 60.2 MB, over the 50.0 MB limit"
+    assert error.value.message == "file is 60.2 MiB, over the 50.0 MiB limit"
     assert error.value.code == "file_too_large"
 
 
@@ -34,7 +34,7 @@ def test_size_limit_in_small_units_and_exact_limit_allowed():
     data = b"a" * 2048
 
     # When it is extracted with a 1 KB limit, and with a limit of exactly its size
-    with pytest.raises(FileTooLarge, match=r"file is 2\.0 KB, over the 1\.0 KB limit"):
+    with pytest.raises(FileTooLarge, match=r"file is 2\.0 KiB, over the 1\.0 KiB limit"):
         extract_document(data, "a.txt", max_bytes=1024)
     document = extract_document(data, "a.txt", max_bytes=2048)
 

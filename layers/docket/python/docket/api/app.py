@@ -166,8 +166,11 @@ def create_document(body: CreateDocumentRequest) -> Response[CreateDocumentRespo
     caller = principal()
     settings = get_settings()
     if body.size_bytes is not None and body.size_bytes > settings.max_file_bytes:
+        from docket.extract.core import human_size  # the error path only: light cold starts
+
         raise errors.FileTooLarge(
-            f"file is {body.size_bytes / 1e6:.1f} MB, over the {settings.max_file_bytes / 1e6:.1f} MB limit"
+            f"file is {human_size(body.size_bytes)}, over the "
+            f"{human_size(settings.max_file_bytes)} limit"
         )
     doc, url = documents().create_upload(caller, body.source, list(body.acl_groups))
     out = CreateDocumentResponse(

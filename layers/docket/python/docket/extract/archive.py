@@ -14,6 +14,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from docket.errors import CorruptDocument, FileTooLarge
+from docket.extract.core import human_size
 
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
 MAX_TOTAL_BYTES = 512 * 1024 * 1024
@@ -46,12 +47,12 @@ class Package:
         self._inflated += info.file_size
         if info.file_size > MAX_MEMBER_BYTES:
             raise FileTooLarge(
-                f"{self.label} part {name} inflates to {_mb(info.file_size)}, "
-                f"over the {_mb(MAX_MEMBER_BYTES)} limit for one part"
+                f"{self.label} part {name} inflates to {human_size(info.file_size)}, "
+                f"over the {human_size(MAX_MEMBER_BYTES)} limit for one part"
             )
         if self._inflated > MAX_TOTAL_BYTES:
             raise FileTooLarge(
-                f"{self.label} inflates to more than {_mb(MAX_TOTAL_BYTES)}, over the limit"
+                f"{self.label} inflates to more than {human_size(MAX_TOTAL_BYTES)}, over the limit"
             )
         try:
             return self.zip.read(name)
@@ -60,10 +61,6 @@ class Package:
 
     def xml(self, name: str) -> etree._Element:
         return parse_xml(self.read(name), f"{self.label} part {name}")
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB"
 
 
 def parse_xml(data: bytes, what: str) -> etree._Element:

@@ -74,10 +74,11 @@ def _reason(exc: BaseException, limit: int = 200) -> str:
 
 
 def human_size(size: int) -> str:
+    """Binary units, named as such (the limits are set in MiB: 50 MiB is 52.4 MB)."""
     if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MB"
+        return f"{size / (1024 * 1024):.1f} MiB"
     if size >= 1024:
-        return f"{size / 1024:.1f} KB"
+        return f"{size / 1024:.1f} KiB"
     return f"{size} bytes"
 
 

@@ -117,11 +117,13 @@ class IngestService:
             created_at=existing.created_at if existing else utcnow(),
         )
         if head["size"] > self.settings.max_file_bytes:
+            from docket.extract.core import human_size
+
             self._fail(
                 base,
                 FileTooLarge(
-                    f"file is {head['size'] / 1e6:.1f} MB, over the "
-                    f"{self.settings.max_file_bytes / 1e6:.1f} MB limit"
+                    f"file is {human_size(head['size'])}, over the "
+                    f"{human_size(self.settings.max_file_bytes)} limit"
                 ),
                 bucket,
                 key,
