@@ -541,7 +541,12 @@ def build_parser() -> argparse.ArgumentParser:
     def client_opts(p: argparse.ArgumentParser, groups: bool = True) -> None:
         p.add_argument("--url", help=f"API URL (DOCKET_URL, default {DEFAULT_URL})")
         p.add_argument("--token", help="bearer token (DOCKET_TOKEN); local cloud: issued for you")
-        p.add_argument("--tenant", default=os.environ.get("DOCKET_TENANT", "default"))
+        p.add_argument(
+            "--tenant",
+            default=os.environ.get("DOCKET_TENANT", "default"),
+            help="local cloud: the development token's tenant (DOCKET_TENANT; %(default)s); "
+            "a deployed API takes the tenant from --token",
+        )
         if groups:
             p.add_argument("--groups", nargs="+", default=[], metavar="G", help="caller's groups")
         p.add_argument(
@@ -554,9 +559,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = sub.add_parser("serve", help="run the local cloud and its HTTP API")
-    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--port", type=int, default=8787, help="the API's port (%(default)s)")
     p.add_argument("--s3-port", type=int, default=None, help="local S3 endpoint (default port+1)")
-    p.add_argument("--data-dir", default=os.environ.get("DOCKET_DATA_DIR", ".docket/data"))
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("DOCKET_DATA_DIR", ".docket/data"),
+        help="where tables, objects and the index persist (DOCKET_DATA_DIR; %(default)s)",
+    )
     p.add_argument("--verbose", action="store_true", help="function logs and metrics on stdout")
     p.add_argument(
         "--batch-size",
@@ -572,7 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--acl", nargs="+", default=[], metavar="GROUP", help="groups that may read them"
     )
-    p.add_argument("--timeout", type=float, default=1800)
+    p.add_argument(
+        "--timeout", type=float, default=1800, help="seconds to wait for indexing (%(default)s)"
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", help="ask a question; prints the answer with citations")
@@ -584,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one JSON request instead of printing the answer as it streams in",
     )
-    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--top-k", type=int, default=10, help="chunks retrieved (%(default)s)")
     p.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid")
     p.set_defaults(func=cmd_ask)
 
@@ -595,7 +606,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "list":
             dp.add_argument("id")
         client_opts(dp)
-        dp.add_argument("--timeout", type=float, default=120)
+        if name == "delete":
+            dp.add_argument(
+                "--timeout",
+                type=float,
+                default=120,
+                help="seconds to wait for the chunks to leave the index (%(default)s)",
+            )
         dp.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("task", help="start an agent task; --wait follows it to its end")
@@ -647,7 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="start a local cloud, ingest samples, ask, stop")
     p.add_argument("--keep", action="store_true", help="keep the demo's data directory")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument(
+        "--data-dir", default=None, help="keep the demo's data here (default: a temp dir)"
+    )
     p.set_defaults(func=cmd_demo)
 
     from docket.evaluation.cli import add_parser as add_eval_parser
