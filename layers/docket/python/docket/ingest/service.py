@@ -337,15 +337,11 @@ class IngestService:
                 )
                 # A document deleted while its chunks were on their way must not come back: ask
                 # after embedding (the slow part), right before writing.
-                live = self._live({(ch.new.tenant, ch.new.document_id) for ch in upserts})  # type: ignore[union-attr]
-                keep = [
-                    i
-                    for i, ch in enumerate(upserts)
-                    if (ch.new.tenant, ch.new.document_id) in live  # type: ignore[union-attr]
-                ]
+                keys = [(ch.new.tenant, ch.new.document_id) for ch in upserts]  # type: ignore[union-attr]
+                upserted = self._live(set(keys))
+                keep = [i for i, key in enumerate(keys) if key in upserted]
                 if keep:
                     index.upsert([upserts[i].new for i in keep], vectors[keep])
-                upserted = {(upserts[i].new.tenant, upserts[i].new.document_id) for i in keep}  # type: ignore[union-attr]
                 outcome.embedded = len(keep)
             except Exception as exc:
                 for ch in upserts:

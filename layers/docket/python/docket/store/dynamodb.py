@@ -8,7 +8,7 @@ document's chunks. Both tables stream NEW_AND_OLD_IMAGES into the next step of t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -116,20 +116,12 @@ class DynamoDocumentStore:
                     "ConsistentRead": True,
                 }
             }
-            for attempt in range(8):
-                try:
-                    resp = self._ddb.batch_get_item(RequestItems=pending)
-                except Exception as exc:
-                    raise _wrap(exc, "documents table batch get") from exc
+            for resp in _until_processed(
+                self._ddb.batch_get_item, pending, "UnprocessedKeys", "documents table batch get"
+            ):
                 for item in resp.get("Responses", {}).get(self.table_name, []):
                     doc = DocumentRecord.model_validate(codec.from_item(item))
                     found[(doc.tenant, doc.document_id)] = doc
-                pending = resp.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise StoreUnavailable("documents table batch get: keys left unprocessed")
         return found
 
     def put(self, doc: DocumentRecord) -> None:
@@ -245,21 +237,39 @@ class DynamoChunkStore:
         )
 
     def _batch(self, requests: list[dict[str, Any]]) -> None:
-        import time
-
         for start in range(0, len(requests), 25):
             pending = {self.table_name: requests[start : start + 25]}
-            for attempt in range(8):
-                try:
-                    resp = self._ddb.batch_write_item(RequestItems=pending)
-                except Exception as exc:
-                    raise _wrap(exc, "chunks table batch write") from exc
-                pending = resp.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 2.0))
-            else:
-                raise StoreUnavailable("chunks table batch write: unprocessed items after retries")
+            writes = _until_processed(
+                self._ddb.batch_write_item,
+                pending,
+                "UnprocessedItems",
+                "chunks table batch write",
+                max_pause=2.0,
+            )
+            for _ in writes:
+                pass
+
+
+def _until_processed(
+    send: Callable[..., dict[str, Any]],
+    pending: dict[str, Any],
+    leftover: str,
+    what: str,
+    max_pause: float = 1.0,
+) -> Iterator[dict[str, Any]]:
+    """Each response of a batch request, sent again with what DynamoDB left unprocessed
+    (``leftover``: UnprocessedKeys / UnprocessedItems) after a growing pause, up to 8 tries."""
+    for attempt in range(8):
+        try:
+            resp = send(RequestItems=pending)
+        except Exception as exc:
+            raise _wrap(exc, what) from exc
+        yield resp
+        pending = resp.get(leftover) or {}
+        if not pending:
+            return
+        time.sleep(min(0.05 * 2**attempt, max_pause))
+    raise StoreUnavailable(f"{what}: left unprocessed after retries")
 
 
 def chunk_to_item(chunk: ChunkRecord) -> dict[str, Any]:
