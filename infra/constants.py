@@ -23,10 +23,12 @@ from docket.local.wiring import (  # noqa: E402
     CHUNKS_TABLE,
     DOCUMENTS_BUCKET,
     DOCUMENTS_TABLE,
+    GENERATIONS_TABLE,
     IDEMPOTENCY_TABLE,
     INGEST_DLQ,
     INGEST_QUEUE,
     PIPELINE_DLQ,
+    REEMBED_STATE_MACHINE,
     TEXT_BUCKET,
     WIRING,
     Wiring,
@@ -39,10 +41,12 @@ __all__ = [
     "CHUNKS_TABLE",
     "DOCUMENTS_BUCKET",
     "DOCUMENTS_TABLE",
+    "GENERATIONS_TABLE",
     "IDEMPOTENCY_TABLE",
     "INGEST_DLQ",
     "INGEST_QUEUE",
     "PIPELINE_DLQ",
+    "REEMBED_STATE_MACHINE",
     "TEXT_BUCKET",
     "WIRING",
     "Wiring",
@@ -66,7 +70,7 @@ FORBIDDEN_PACKAGES = frozenset({"torch", "onnxruntime", "onnx", "tantivy", "moto
 
 # Functions that talk to the search domain run in the VPC; the others stay outside it (they reach
 # DynamoDB, S3, SES and the model providers without a NAT hop).
-VPC_FUNCTIONS = frozenset({"docket-embed", "docket-api", "docket-agent-tool"})
+VPC_FUNCTIONS = frozenset({"docket-embed", "docket-api", "docket-agent-tool", "docket-reembed"})
 
 LOG_RETENTION_DAYS = 30
 STATE_MACHINE_LOG_RETENTION_DAYS = 90

@@ -439,6 +439,23 @@ def test_update_metadata_keeps_vectors(index, embedder, make_chunk, knn_availabl
 # --- persistence and models --------------------------------------------------------------------
 
 
+def test_chunk_keys_list_every_committed_chunk_of_every_tenant(index, embedder, make_chunk):
+    a = make_chunk("acme", "a.txt", "alpha text")
+    b = make_chunk("globex", "b.txt", "beta text", groups=["eng"])
+    gone = make_chunk("acme", "c.txt", "gamma text")
+    add(index, embedder, [a, b, gone])
+    index.delete_chunks("acme", [gone.chunk_id])
+    index.commit()
+    assert index.chunk_keys() == {("acme", a.chunk_id), ("globex", b.chunk_id)}
+
+
+def test_drop_deletes_the_index_and_its_data(open_index, embedder, make_chunk):
+    index = open_index("doomed")
+    add(index, embedder, [make_chunk("acme", "a.txt", "alpha text")])
+    index.drop()
+    assert open_index("doomed").chunk_keys() == set()
+
+
 def test_committed_data_survives_close_and_reopen(open_index, embedder, make_chunk, retrieve):
     index = open_index("persist")
     chunks = [

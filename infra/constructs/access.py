@@ -51,6 +51,8 @@ class Resources:
     queues: dict[str, sqs.Queue]
     domain_arn: str
     state_machine_arn: str
+    reembed_state_machine_arn: str
+    reembed_job_role: iam.IRole
     sender_identity_arn: str
     provider_secret: secretsmanager.ISecret
 
@@ -84,6 +86,7 @@ class Access(Construct):
             "docket-agent-model": self._agent_model,
             "docket-agent-tool": self._agent_tool,
             "docket-agent-approval": self._agent_approval,
+            "docket-reembed": self._reembed,
         }
         missing = set(roles) ^ set(grants)
         if missing:
@@ -172,6 +175,7 @@ class Access(Construct):
 
     def _embed(self, role: iam.IRole) -> None:
         self._table(role, "Chunks", c.CHUNKS_TABLE, write=False)
+        self._table(role, "Generations", c.GENERATIONS_TABLE, write=False)
         self._table(role, "Documents", c.DOCUMENTS_TABLE, write=True)
         self._search(role, write=True)
         self._models(role)
@@ -192,6 +196,17 @@ class Access(Construct):
         self._list(role, "ListAgentObjects", c.AGENT_BUCKET, "*")
         self._search(role, write=False)
         self._models(role)
+        self._table(role, "Generations", c.GENERATIONS_TABLE, write=True)
+        reembed = self.r.reembed_state_machine_arn
+        allow(role, "ReembedStateMachine", ["states:StartExecution"], [reembed])
+        allow(
+            role,
+            "ReembedExecutions",
+            ["states:DescribeExecution"],
+            [reembed.replace(":stateMachine:", ":execution:") + ":*"],
+            reason="Rebuild executions are named per generation at run time; the ARN pattern "
+            "is this one state machine's executions.",
+        )
         sm = self.r.state_machine_arn
         executions = sm.replace(":stateMachine:", ":execution:") + ":*"
         allow(
@@ -207,6 +222,44 @@ class Access(Construct):
             [executions],
             reason="Executions of the agent state machine are named per task at run time; the "
             "ARN pattern is this one state machine's executions.",
+        )
+
+    def _reembed(self, role: iam.IRole) -> None:
+        """The rebuild's steps: scan the chunks, write the shards, start the transform job,
+        load the new generation, move the live pointer, answer the waiting task token."""
+        self._table(role, "Chunks", c.CHUNKS_TABLE, write=False)
+        self._table(role, "Documents", c.DOCUMENTS_TABLE, write=False)
+        self._table(role, "Generations", c.GENERATIONS_TABLE, write=True)
+        self._objects(
+            role, "ReembedShards", c.TEXT_BUCKET, ["s3:GetObject", "s3:PutObject"], "reembed/*"
+        )
+        self._list(role, "ListReembedShards", c.TEXT_BUCKET, "reembed/*")
+        self._search(role, write=True)
+        self._models(role)  # hosted generations and the gate's queries embed through providers
+        stack = Stack.of(self)
+        allow(
+            role,
+            "TransformJobs",
+            ["sagemaker:CreateModel", "sagemaker:CreateTransformJob"],
+            [
+                stack.format_arn(service="sagemaker", resource="model/docket-reembed-*"),
+                stack.format_arn(service="sagemaker", resource="transform-job/docket-reembed-*"),
+            ],
+            reason="Jobs and their models are named per generation at run time "
+            "(docket-reembed-g{n}-{time}).",
+        )
+        allow(
+            role,
+            "PassJobRole",
+            ["iam:PassRole"],
+            [self.r.reembed_job_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+        allow(
+            role,
+            "ResumeRebuild",
+            ["states:SendTaskSuccess", "states:SendTaskFailure"],
+            [self.r.reembed_state_machine_arn],
         )
 
     def _agent_model(self, role: iam.IRole) -> None:

@@ -23,6 +23,7 @@ from infra.constructs.ingestion import Ingestion
 from infra.constructs.nag import acknowledge
 from infra.constructs.network import Network
 from infra.constructs.observability import Observability
+from infra.constructs.reembed import ReembedEvents, reembed_job_role
 from infra.constructs.search import SearchDomain
 from infra.constructs.search_access import SearchAccess
 from infra.constructs.secrets import Secrets
@@ -47,6 +48,8 @@ class DocketStack(Stack):
         search = SearchDomain(self, "Search", settings=settings, network=network)
         secrets = Secrets(self, "Secrets", stage=stage)
         machine_arn = state_machine_arn(self, c.physical_name(c.AGENT_STATE_MACHINE, stage))
+        reembed_arn = state_machine_arn(self, c.physical_name(c.REEMBED_STATE_MACHINE, stage))
+        job_role = reembed_job_role(self, data.buckets[c.TEXT_BUCKET])
 
         functions = Functions(
             self,
@@ -60,6 +63,8 @@ class DocketStack(Stack):
                 tables={n: t.table_name for n, t in data.tables.items()},
                 ingest_dlq_url=data.queues[c.INGEST_DLQ].queue_url,
                 state_machine_arn=machine_arn,
+                reembed_state_machine_arn=reembed_arn,
+                reembed_job_role_arn=job_role.role_arn,
                 opensearch_endpoint=f"https://{search.endpoint}",
                 provider_secret_name=secrets.providers.secret_name,
             ),
@@ -84,6 +89,8 @@ class DocketStack(Stack):
                 queues=data.queues,
                 domain_arn=search.domain_arn,
                 state_machine_arn=machine_arn,
+                reembed_state_machine_arn=reembed_arn,
+                reembed_job_role=job_role,
                 sender_identity_arn=agent.sender_identity_arn,
                 provider_secret=secrets.providers,
             ),
@@ -97,6 +104,7 @@ class DocketStack(Stack):
             tables=data.tables,
             queues=data.queues,
         )
+        ReembedEvents(self, "ReembedEvents", function=fns["docket-reembed"])
         api = Api(
             self,
             "Api",
@@ -146,7 +154,7 @@ class DocketStack(Stack):
             master_role=search.master_role,
             domain_endpoint=search.endpoint,
             domain_arn=search.domain_arn,
-            writers=[functions.roles["docket-embed"]],
+            writers=[functions.roles["docket-embed"], functions.roles["docket-reembed"]],
             readers=[functions.roles["docket-api"], functions.roles["docket-agent-tool"]],
         )
         Observability(
@@ -170,6 +178,7 @@ class DocketStack(Stack):
         CfnOutput(self, "DocumentsBucket", value=data.buckets[c.DOCUMENTS_BUCKET].bucket_name)
         CfnOutput(self, "SearchEndpoint", value=search.endpoint)
         CfnOutput(self, "AgentStateMachineArn", value=machine_arn)
+        CfnOutput(self, "ReembedStateMachineArn", value=reembed_arn)
         CfnOutput(self, "SlackSecretName", value=secrets.slack.secret_name)
         CfnOutput(self, "ProviderSecretName", value=secrets.providers.secret_name)
 
@@ -181,6 +190,8 @@ def function_environment(
     tables: dict[str, str],
     ingest_dlq_url: str,
     state_machine_arn: str,
+    reembed_state_machine_arn: str,
+    reembed_job_role_arn: str,
     opensearch_endpoint: str,
     provider_secret_name: str,
 ) -> dict[str, str]:
@@ -198,6 +209,9 @@ def function_environment(
         "DOCKET_CHUNKS_TABLE": tables[c.CHUNKS_TABLE],
         "DOCKET_AGENT_TABLE": tables[c.AGENT_TABLE],
         "DOCKET_IDEMPOTENCY_TABLE": tables[c.IDEMPOTENCY_TABLE],
+        "DOCKET_GENERATIONS_TABLE": tables[c.GENERATIONS_TABLE],
+        "DOCKET_REEMBED_STATE_MACHINE_ARN": reembed_state_machine_arn,
+        "DOCKET_REEMBED_JOB_ROLE_ARN": reembed_job_role_arn,
         "DOCKET_INGEST_DLQ_URL": ingest_dlq_url,
         "DOCKET_AGENT_STATE_MACHINE_ARN": state_machine_arn,
         "DOCKET_TOKENIZER_PATH": "/opt/python/docket_tokenizer/tokenizer.json",

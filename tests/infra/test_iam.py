@@ -77,19 +77,49 @@ def test_embed_writes_to_this_domain_only(synth: Synth) -> None:
         assert not any(a.startswith("es:") for s in statements(synth, fn) for a in actions(s))
 
 
-def test_api_drives_only_the_agent_state_machine(synth: Synth) -> None:
-    machine = f"{c.AGENT_STATE_MACHINE}-{synth.stack_name.split('-', 1)[1]}"
-    for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:StartExecution"):
+def test_only_the_api_and_the_rebuild_drive_state_machines(synth: Synth) -> None:
+    stage = synth.stack_name.split("-", 1)[1]
+    machine = f"{c.AGENT_STATE_MACHINE}-{stage}"
+    reembed = f"{c.REEMBED_STATE_MACHINE}-{stage}"
+    for action in ("states:SendTaskSuccess", "states:SendTaskFailure"):
         (arn,) = granted(synth, "docket-api", action)
         assert json.dumps(arn).endswith(f':stateMachine:{machine}"]]}}'), arn
-    for action in ("states:DescribeExecution", "states:StopExecution"):
-        (arn,) = granted(synth, "docket-api", action)
-        assert f":execution:{machine}:*" in json.dumps(arn)
+        # the rebuild answers its own job's task token, on its own state machine only
+        (arn,) = granted(synth, "docket-reembed", action)
+        assert json.dumps(arn).endswith(f':stateMachine:{reembed}"]]}}'), arn
+    started = sorted(json.dumps(a) for a in granted(synth, "docket-api", "states:StartExecution"))
+    assert len(started) == 2
+    assert {s.rsplit(":stateMachine:", 1)[1] for s in started} == {
+        f'{machine}"]]}}',
+        f'{reembed}"]]}}',
+    }
+    described = [json.dumps(a) for a in granted(synth, "docket-api", "states:DescribeExecution")]
+    assert sorted(d.split(":execution:")[1] for d in described) == [
+        f'{machine}:*"]]}}',
+        f'{reembed}:*"]]}}',
+    ]
+    (arn,) = granted(synth, "docket-api", "states:StopExecution")
+    assert f":execution:{machine}:*" in json.dumps(arn)
     for fn in WIRING.functions:
-        if fn.name != "docket-api":
+        if fn.name not in ("docket-api", "docket-reembed"):
             assert not any(
                 a.startswith("states:") for s in statements(synth, fn.name) for a in actions(s)
             ), fn.name
+
+
+def test_the_rebuild_passes_only_its_job_role_to_sagemaker(synth: Synth) -> None:
+    st = statements(synth, "docket-reembed")
+    passed = [s for s in st if "iam:PassRole" in actions(s)]
+    assert len(passed) == 1
+    assert passed[0]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
+    assert "*" not in resources(passed[0])
+    jobs = granted(synth, "docket-reembed", "sagemaker:CreateTransformJob")
+    assert {json.dumps(j).rsplit(":", 1)[1] for j in jobs} == {
+        'model/docket-reembed-*"]]}',
+        'transform-job/docket-reembed-*"]]}',
+    }
 
 
 def test_extract_touches_its_own_resources_only(synth: Synth) -> None:
@@ -127,23 +157,25 @@ def test_agent_tables_and_index(synth: Synth) -> None:
     assert not any(idem in json.dumps(r) for r in granted(synth, "docket-api", "dynamodb:PutItem"))
 
 
-def test_state_machine_invokes_exactly_its_three_functions(synth: Synth) -> None:
-    (machine,) = synth.of_type("AWS::StepFunctions::StateMachine").values()
-    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
-    invoked = [
-        r
-        for p in synth.of_type("AWS::IAM::Policy").values()
-        if {"Ref": role} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-        if "lambda:InvokeFunction" in actions(s)
-        for r in resources(s)
-    ]
-    expected = {
-        json.dumps({"Fn::GetAtt": [logical(synth, "AWS::Lambda::Function", fn), "Arn"]})
-        for sm in WIRING.state_machines
-        for fn in sm.functions.values()
-    }
-    assert {json.dumps(r) for r in invoked} == expected
+def test_each_state_machine_invokes_exactly_its_own_functions(synth: Synth) -> None:
+    machines = synth.wiring("AWS::StepFunctions::StateMachine")
+    assert set(machines) == {sm.name for sm in WIRING.state_machines}
+    for sm in WIRING.state_machines:
+        _, machine = machines[sm.name]
+        role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+        invoked = [
+            r
+            for p in synth.of_type("AWS::IAM::Policy").values()
+            if {"Ref": role} in p["Properties"]["Roles"]
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            if "lambda:InvokeFunction" in actions(s)
+            for r in resources(s)
+        ]
+        expected = {
+            json.dumps({"Fn::GetAtt": [logical(synth, "AWS::Lambda::Function", fn), "Arn"]})
+            for fn in sm.functions.values()
+        }
+        assert {json.dumps(r) for r in invoked} == expected, sm.name
 
 
 def test_only_the_functions_that_sign_or_post_read_the_approval_and_slack_secrets(
@@ -195,3 +227,31 @@ def test_the_query_role_in_opensearch_covers_what_the_query_and_delete_paths_cal
     }
     assert needed <= set(reader["allowed_actions"])
     assert "create_index" not in reader["allowed_actions"]  # only embed creates and writes
+
+
+def test_job_state_changes_reach_the_rebuild_and_the_job_role_sees_its_prefix(
+    synth: Synth,
+) -> None:
+    (rule,) = [
+        r for r in synth.of_type("AWS::Events::Rule").values() if "aws.sagemaker" in json.dumps(r)
+    ]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["SageMaker Transform Job State Change"]
+    assert pattern["detail"]["TransformJobName"] == [{"prefix": "docket-reembed-"}]
+    fn = logical(synth, "AWS::Lambda::Function", "docket-reembed")
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [fn, "Arn"]}
+    roles = {
+        lid: r
+        for lid, r in synth.of_type("AWS::IAM::Role").items()
+        if "sagemaker.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    }
+    (job_role,) = roles
+    objects = [
+        json.dumps(r)
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        if {"Ref": job_role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "s3:GetObject" in actions(s)
+        for r in resources(s)
+    ]
+    assert objects and all(o.endswith('/reembed/*"]]}') for o in objects)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,10 @@ class FakeChunkStore:
             self.deletes.append(cid)
             if old is not None:
                 self.stream.append(("REMOVE", old, None))
+
+    def scan(self, segment: int, segments: int) -> Iterator[ChunkRecord]:
+        keys = sorted(self.items)
+        yield from (self.items[k] for k in keys[segment::segments])
 
 
 class FakeBlobStore:

@@ -87,3 +87,32 @@ def test_model_failures_that_may_pass_are_retried_and_rejections_are_not() -> No
     # a Lambda error carries the exception's class name, not its base class's
     assert {"ProviderThrottled", "ProviderUnavailable", "CircuitOpen"} <= retried
     assert "ProviderRejected" not in retried
+
+
+def test_the_rebuild_aborts_on_any_failure_and_waits_for_its_job() -> None:
+    definition = json.loads((ROOT / "reembed.asl.json").read_text())
+    found = {name: state for name, state, _ in states(definition)}
+    order = []
+    name = definition["StartAt"]
+    while name in found and found[name]["Type"] in ("Task", "Map"):
+        order.append(name)
+        name = found[name]["Next"]
+    assert order == [
+        "CreateGeneration",
+        "StartDualWrite",
+        "Snapshot",
+        "EmbedBatch",
+        "Load",
+        "CatchUp",
+        "Gate",
+        "Cutover",
+    ]
+    for step in order:  # every step but Abort itself ends in Abort when it fails
+        catches = found[step]["Catch"]
+        assert [c["Next"] for c in catches] == ["Abort"], step
+        assert catches[0]["ErrorEquals"] == ["States.ALL"], step
+    assert found["Abort"]["Next"] == "Failed" and "Catch" not in found["Abort"]
+    job = found["EmbedBatch"]
+    assert job["Resource"].endswith("lambda:invoke.waitForTaskToken")
+    assert job["TimeoutSecondsPath"] == "$.config.job_timeout_seconds"
+    assert found["Load"]["MaxConcurrency"] >= 1

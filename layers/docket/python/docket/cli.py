@@ -39,6 +39,7 @@ class Client:
         groups: list[str],
         transport: Any = None,  # an httpx transport; tests pass httpx.MockTransport
         subject: str | None = None,
+        scopes: list[str] | None = None,
     ) -> None:
         import httpx
 
@@ -50,6 +51,7 @@ class Client:
         self.tenant = tenant
         self.groups = groups
         self.subject = subject
+        self.scopes = scopes
 
     @property
     def token(self) -> str:
@@ -57,6 +59,8 @@ class Client:
             claims: dict[str, Any] = {"tenant": self.tenant, "groups": self.groups}
             if self.subject:
                 claims["subject"] = self.subject
+            if self.scopes:
+                claims["scopes"] = self.scopes
             resp = self.http.post("/_local/token", json=claims)
             if resp.status_code != 200:
                 raise CliError(
@@ -106,13 +110,14 @@ def _error_text(resp: Any) -> str:
     return f"HTTP {resp.status_code}: {msg}"
 
 
-def _client(args: argparse.Namespace) -> Client:
+def _client(args: argparse.Namespace, scopes: list[str] | None = None) -> Client:
     return Client(
         args.url or os.environ.get("DOCKET_URL", DEFAULT_URL),
         args.token or os.environ.get("DOCKET_TOKEN"),
         args.tenant,
         _flatten(getattr(args, "groups", None)),
         subject=getattr(args, "subject", None) or os.environ.get("DOCKET_SUBJECT"),
+        scopes=scopes,
     )
 
 
@@ -444,6 +449,85 @@ def _timeline_line(step: dict[str, Any]) -> str:
     ).rstrip()
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from docket.generations.models import MODELS
+
+    for m in MODELS.values():
+        print(f"{m.name:24}  {m.description}")
+    return 0
+
+
+def _generation_line(g: dict[str, Any]) -> str:
+    stage = f"  stage {g['stage']}" if g.get("stage") and g["state"] == "building" else ""
+    gate = g.get("gate") or {}
+    quality = gate.get("quality") or {}
+    figures = "  ".join(
+        f"{name} nDCG@10 {q['ndcg@10']:.4f} R@50 {q['recall@50']:.4f}"
+        for name, q in quality.items()
+    )
+    chunks = f"  {gate['chunks']} chunks" if "chunks" in gate else ""
+    reason = f"  ({g['reason']})" if g.get("reason") else ""
+    return (
+        f"g{g['number']}  {g['state']:8}  {g['model']}{stage}{chunks}  {figures}{reason}".rstrip()
+    )
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    client = _client(args, scopes=["admin"])
+    if args.index_cmd == "status":
+        body = client.json("GET", "/index/status")
+        if args.json:
+            print(json.dumps(body, indent=2))
+            return 0
+        print("live:     " + _generation_line(body["live"]))
+        if body.get("building"):
+            print("building: " + _generation_line(body["building"]))
+        for g in body["generations"]:
+            if g["state"] not in ("live", "building"):
+                print("          " + _generation_line(g))
+        return 0
+    if args.index_cmd == "rollback":
+        live = client.json("POST", "/index/rollback")["live"]
+        print(f"rolled back: g{live['number']} ({live['model']}) is live")
+        return 0
+    request: dict[str, Any] = {"model": args.model}
+    if args.golden:
+        request["golden_dir"] = str(Path(args.golden).resolve())
+        request["golden_tenant"] = args.golden_tenant or args.tenant
+    g = client.json("POST", "/index/generations", ok=(202,), json=request)["generation"]
+    print(f"building g{g['number']} with {g['model']}")
+    if not args.wait:
+        return 0
+    return _wait_for_generation(client, int(g["number"]), args.timeout)
+
+
+def _wait_for_generation(client: Client, number: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        body = client.json("GET", "/index/status")
+        g = next((x for x in body["generations"] if x["number"] == number), None)
+        if g is None:
+            raise CliError(f"generation {number} is not recorded")
+        if g["state"] == "building":
+            if g.get("stage") != seen:
+                seen = g.get("stage")
+                print(f"  {seen}", file=sys.stderr, flush=True)
+            time.sleep(0.5)
+            continue
+        print(_generation_line(g))
+        if g["state"] == "live":
+            timings = "  ".join(f"{k} {v:.1f}s" for k, v in (g.get("timings_s") or {}).items())
+            print(f"cut over: g{number} is live  ({timings})")
+            return 0
+        print(
+            f"docket: the rebuild of g{number} ended {g['state']}: {g.get('reason')}",
+            file=sys.stderr,
+        )
+        return 1
+    raise CliError(f"generation {number} still building after {timeout:.0f} s")
+
+
 def cmd_approvals(args: argparse.Namespace) -> int:
     client = _client(args)
     if args.approvals_cmd == "list":
@@ -650,6 +734,36 @@ def build_parser() -> argparse.ArgumentParser:
         client_opts(ap)
         ap.add_argument("--comment", default=None, help="why, recorded with the decision")
         ap.set_defaults(func=cmd_approvals)
+
+    p = sub.add_parser("models", help="the embedding models an index generation can use")
+    msub = p.add_subparsers(dest="models_cmd", required=True)
+    msub.add_parser("list", help="name and description, one per line").set_defaults(func=cmd_models)
+
+    p = sub.add_parser(
+        "index", help="index generations: status, rebuild with another model, rollback (admin)"
+    )
+    isub = p.add_subparsers(dest="index_cmd", required=True)
+    ip = isub.add_parser("status", help="the live generation and any being built")
+    client_opts(ip)
+    ip.add_argument("--json", action="store_true", help="print the API's response body")
+    ip.set_defaults(func=cmd_index)
+    ip = isub.add_parser("rebuild", help="build a generation with --model, gate it, cut over")
+    ip.add_argument("--model", required=True, help="a name from `docket models list`")
+    ip.add_argument(
+        "--golden", default=None, metavar="DIR", help="a BEIR folder the gate measures both on"
+    )
+    ip.add_argument(
+        "--golden-tenant", default=None, help="whose documents it judges (default: --tenant)"
+    )
+    ip.add_argument("--wait", action="store_true", help="follow the build to its end")
+    ip.add_argument(
+        "--timeout", type=float, default=3600, help="seconds --wait waits (%(default)s)"
+    )
+    client_opts(ip)
+    ip.set_defaults(func=cmd_index)
+    ip = isub.add_parser("rollback", help="make the previous generation live again")
+    client_opts(ip)
+    ip.set_defaults(func=cmd_index)
 
     p = sub.add_parser("model", help="prepare the local embedding model")
     msub = p.add_subparsers(dest="model_cmd", required=True)

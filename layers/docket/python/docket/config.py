@@ -116,6 +116,31 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     candidate_k: int = Field(default=100, ge=1, le=1000)
 
+    # index generations (docket.generations): the live one is read from this table; None (unit
+    # tests) means the settings' own model and index are the only generation
+    generations_table: str | None = None
+    generation_cache_seconds: float = Field(default=5.0, ge=0.0, le=300.0)  # query path's cache
+    generation_retention_days: float = Field(default=7.0, ge=0.0, le=365.0)  # kept for rollback
+    reembed_state_machine_arn: str | None = None  # set by the deployment / the local cloud
+    reembed_shard_chunks: int = Field(default=2000, ge=1, le=1_000_000)  # lines per input shard
+    # "sagemaker": a Batch Transform job; "local": the job's entry point run in-process on the
+    # same S3 prefixes (the local cloud: moto only records SageMaker jobs)
+    reembed_job_runner: Literal["sagemaker", "local"] = "sagemaker"
+    reembed_job_image: str | None = None  # the embedding container's image URI
+    reembed_job_model_data: str | None = None  # s3://... model.tar.gz (model + jobs/embed code)
+    reembed_job_role_arn: str | None = None
+    reembed_job_instance_type: str = "ml.g5.xlarge"
+    reembed_job_instance_count: int = Field(default=1, ge=1, le=20)
+    reembed_job_timeout_seconds: int = Field(default=6 * 3600, ge=60, le=5 * 24 * 3600)
+    # the gate: the new generation must keep nDCG@10 and Recall@50 on the golden set within these
+    reembed_gate_ndcg_drop: float = Field(default=0.01, ge=0.0, le=1.0)
+    reembed_gate_recall_drop: float = Field(default=0.005, ge=0.0, le=1.0)
+    # how long the gate waits for chunk writes still in flight before it counts a difference
+    reembed_gate_settle_seconds: float = Field(default=30.0, ge=0.0, le=900.0)
+    # the knowledge base's golden set (a BEIR folder, docket eval tune's format) and its tenant
+    reembed_golden_dir: Path | None = None
+    reembed_golden_tenant: str | None = None
+
     # reranking (docket.rerank.factory reads these; "none" keeps the fused order)
     rerank_provider: Literal["none", "cohere", "bedrock", "sagemaker"] = "none"
     # Cohere: a model name (default rerank-v3.5); Bedrock: a model ARN, or a model id that is

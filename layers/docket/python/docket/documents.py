@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from docket.config import Settings
@@ -46,15 +47,23 @@ class DocumentService:
         blobs: BlobStore,
         signer: UploadSigner,
         index: Any = None,
+        indexes: Callable[[], list[Any]] | None = None,
     ) -> None:
         self.settings = settings
         self.documents = documents
         self.blobs = blobs
         self.signer = signer
         self._index = index
+        # every generation's index, the live one first (docket.generations.live.write_indexes)
+        self._indexes = indexes
+
+    def indexes(self) -> list[Any]:
+        return [self.index] if self._indexes is None else self._indexes()
 
     @property
     def index(self) -> IndexCounter:
+        if self._indexes is not None:
+            return self._indexes()[0]  # type: ignore[no-any-return]
         if self._index is None:
             from docket.search.factory import get_index
 
@@ -130,8 +139,9 @@ class DocumentService:
         self.documents.update(principal.tenant, document_id, status=DocumentStatus.DELETING)
         # Leave the index at once, so no query can return a chunk of a deleted document; the
         # S3 delete then removes the item and its chunks through the pipeline.
-        self.index.delete_document(principal.tenant, document_id)
-        self.index.commit()
+        for index in self.indexes():
+            index.delete_document(principal.tenant, document_id)
+            index.commit()
         key = doc.s3_key or object_key(doc.tenant, doc.source)
         if self.blobs.head(self.settings.documents_bucket, key) is not None:
             self.blobs.delete(self.settings.documents_bucket, key)

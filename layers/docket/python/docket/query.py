@@ -171,9 +171,17 @@ class QueryService:
         self, settings: Settings, retriever: Any, answerer: Any, reranker: Any = None
     ) -> None:
         self.settings = settings
-        self.retriever = retriever
+        # a retriever, or a callable that gives the live generation's (docket.generations.live)
+        self._retriever = retriever
         self.answerer = answerer
         self.reranker = reranker
+
+    @property
+    def retriever(self) -> Any:
+        """The retriever of the live generation: its model embeds the question and its index
+        answers, both from one generation record, so a query never mixes models."""
+        r = self._retriever
+        return r() if callable(r) and not hasattr(r, "retrieve") else r
 
     def answerer_for(self, principal: Principal) -> Any:
         """The tenant's answerer (strict citations for tenants configured so)."""
@@ -200,7 +208,9 @@ class QueryService:
         depth = (
             max(request.top_k, self.settings.rerank_top_n_candidates) if rerank else request.top_k
         )
-        result = self.retriever.retrieve(request.question, flt, top_k=depth, mode=request.mode)
+        retriever = self.retriever
+        result = retriever.retrieve(request.question, flt, top_k=depth, mode=request.mode)
+        result = result.model_copy(update={"embedding_model": retriever.index.model.tag})
         timings = dict(result.timings)
         if rerank and result.hits:
             from docket.observability import logger
@@ -278,7 +288,7 @@ class QueryService:
             hits=list(result.hits),
             chunks=[_retrieved_chunk(hit) for hit in result.hits],
             timings=timings,
-            embedding_model=self.retriever.index.model.tag,
+            embedding_model=result.embedding_model or "",
         )
 
     def _response(
@@ -311,12 +321,22 @@ def get_query_service() -> QueryService:
     local cloud exercises prompt, streaming and verifier offline."""
     from docket.answer.factory import build_answerers
     from docket.embedding.factory import get_embedder
+    from docket.generations.live import LiveGenerations, registry_for
     from docket.rerank.factory import get_reranker
     from docket.search.factory import get_index
     from docket.search.retrieval import retriever_for
 
     settings = get_settings()
-    retriever = retriever_for(settings, get_index(settings), get_embedder(settings))
+    generations = LiveGenerations(settings, registry_for(settings))
+    retrievers: dict[Any, Any] = {}
+
+    def live_retriever() -> Any:
+        _, live = generations.live()
+        key = (live.index_dir, live.opensearch_index_version, live.embedding_precision)
+        if key not in retrievers:  # one per generation; a process sees few
+            retrievers[key] = retriever_for(live, get_index(live), get_embedder(live))
+        return retrievers[key]
+
     return QueryService(
-        settings, retriever, build_answerers(settings), reranker=get_reranker(settings)
+        settings, live_retriever, build_answerers(settings), reranker=get_reranker(settings)
     )

@@ -135,6 +135,7 @@ QUERY_RESPONSES: dict[int, OpenAPIResponse] = {
 @cache
 def documents() -> Any:
     from docket.documents import DocumentService, S3UploadSigner
+    from docket.generations.live import write_indexes
     from docket.store.dynamodb import DynamoDocumentStore
     from docket.store.s3 import S3BlobStore
 
@@ -144,6 +145,7 @@ def documents() -> Any:
         DynamoDocumentStore(settings.documents_table),
         S3BlobStore(),
         S3UploadSigner(settings.s3_public_endpoint),
+        indexes=(lambda: write_indexes(settings)) if settings.generations_table else None,
     )
 
 
@@ -284,3 +286,7 @@ def openapi() -> Response[str]:
 from docket.api import approvals as approval_routes  # noqa: E402  (its routes use app's handlers)
 
 app.include_router(approval_routes.router)
+
+from docket.api import generations as generation_routes  # noqa: E402
+
+app.include_router(generation_routes.router)

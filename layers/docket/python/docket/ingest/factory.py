@@ -12,6 +12,8 @@ from docket.store.s3 import S3BlobStore, SqsDeadLetterSink
 
 @cache
 def get_ingest_service() -> IngestService:
+    from docket.generations.live import write_targets
+
     settings = get_settings()
     return IngestService(
         settings,
@@ -19,4 +21,5 @@ def get_ingest_service() -> IngestService:
         chunks=DynamoChunkStore(settings.chunks_table),
         blobs=S3BlobStore(),
         dead_letters=SqsDeadLetterSink(settings.ingest_dlq_url or ""),
+        targets=(lambda: write_targets(settings)) if settings.generations_table else None,
     )

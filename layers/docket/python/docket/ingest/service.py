@@ -80,6 +80,7 @@ class IngestService:
         index: Any = None,
         extractor: Callable[..., ExtractedDocument] | None = None,
         contextualizer: Any = False,
+        targets: Callable[[], list[tuple[Any, Any]]] | None = None,
     ) -> None:
         self.settings = settings
         self.documents = documents
@@ -92,6 +93,7 @@ class IngestService:
         self._extractor = extractor
         # False: build from settings on first use (None when contextual_chunks="headers")
         self._contextualizer = contextualizer
+        self._targets = targets
 
     # -- step 1: S3 object created / removed → Documents table ----------------------------------
 
@@ -323,36 +325,15 @@ class IngestService:
                 metadata.append(ch)
             else:
                 upserts.append(ch)
-        index = self.index
-        # Metadata-only changes keep their vectors; a chunk the index lost is embedded again.
-        if metadata:
-            missing = self._update_metadata(index, metadata)
-            upserts.extend(missing)
-            outcome.updated = len(metadata) - len(missing)
+        targets = self.write_targets()
+        index = targets[0][0]  # the live generation: it decides when a document is indexed
         upserted: set[tuple[str, str]] = set()
-        if upserts:
-            try:
-                vectors = self.embedder.embed_documents(
-                    [embedding_input(ch.new) for ch in upserts]  # type: ignore[arg-type]
-                )
-                # A document deleted while its chunks were on their way must not come back: ask
-                # after embedding (the slow part), right before writing.
-                keys = [(ch.new.tenant, ch.new.document_id) for ch in upserts]  # type: ignore[union-attr]
-                upserted = self._live(set(keys))
-                keep = [i for i, key in enumerate(keys) if key in upserted]
-                if keep:
-                    index.upsert([upserts[i].new for i in keep], vectors[keep])
-                outcome.embedded = len(keep)
-            except Exception as exc:
-                for ch in upserts:
-                    outcome.failures[ch.record_id] = exc
-        by_tenant: dict[str, list[str]] = {}
-        for ch in removes:
-            assert ch.old is not None
-            by_tenant.setdefault(ch.old.tenant, []).append(ch.old.chunk_id)
-        for tenant, ids in by_tenant.items():
-            outcome.deleted += index.delete_chunks(tenant, ids)
-        index.commit()
+        for n, (target, embedder) in enumerate(targets):
+            written = self._write(
+                target, embedder, list(upserts), metadata, removes, outcome, n == 0
+            )
+            if n == 0:
+                upserted = written
         touched = {
             (c.tenant, c.document_id)
             for ch in changes
@@ -363,12 +344,12 @@ class IngestService:
         records = self.documents.get_many(sorted(touched)) if touched else {}
         # ...and one deleted between that check and the commit leaves the index again at once
         gone = [key for key in sorted(upserted) if not _is_live(records.get(key))]
-        for tenant, document_id in gone:
-            index.delete_document(tenant, document_id)
-        if gone:
-            index.commit()
+        for target, _ in targets if gone else []:
+            for tenant, document_id in gone:
+                target.delete_document(tenant, document_id)
+            target.commit()
         for key in sorted(touched):
-            if self._finalize(records.get(key)):
+            if self._finalize(index, records.get(key)):
                 outcome.finalized.append(key[1])
         logger.info(
             "indexed chunks",
@@ -379,6 +360,60 @@ class IngestService:
             finalized=len(outcome.finalized),
         )
         return outcome
+
+    def _write(
+        self,
+        index: Any,
+        embedder: Any,
+        upserts: list[ChunkChange],
+        metadata: list[ChunkChange],
+        removes: list[ChunkChange],
+        outcome: EmbedOutcome,
+        count: bool,
+    ) -> set[tuple[str, str]]:
+        """One generation's share of a batch; what was upserted (live documents only). A
+        failure fails the records in every generation, so their retry reaches all of them."""
+        # Metadata-only changes keep their vectors; a chunk the index lost is embedded again.
+        if metadata:
+            missing = self._update_metadata(index, metadata)
+            upserts.extend(missing)
+            if count:
+                outcome.updated = len(metadata) - len(missing)
+        upserted: set[tuple[str, str]] = set()
+        if upserts:
+            try:
+                vectors = embedder.embed_documents(
+                    [embedding_input(ch.new) for ch in upserts]  # type: ignore[arg-type]
+                )
+                # A document deleted while its chunks were on their way must not come back: ask
+                # after embedding (the slow part), right before writing.
+                keys = [(ch.new.tenant, ch.new.document_id) for ch in upserts]  # type: ignore[union-attr]
+                upserted = self._live(set(keys))
+                keep = [i for i, key in enumerate(keys) if key in upserted]
+                if keep:
+                    index.upsert([upserts[i].new for i in keep], vectors[keep])
+                if count:
+                    outcome.embedded = len(keep)
+            except Exception as exc:
+                for ch in upserts:
+                    outcome.failures[ch.record_id] = exc
+        by_tenant: dict[str, list[str]] = {}
+        for ch in removes:
+            assert ch.old is not None
+            by_tenant.setdefault(ch.old.tenant, []).append(ch.old.chunk_id)
+        for tenant, ids in by_tenant.items():
+            deleted = index.delete_chunks(tenant, ids)
+            if count:
+                outcome.deleted += deleted
+        index.commit()
+        return upserted
+
+    def write_targets(self) -> list[tuple[Any, Any]]:
+        """(index, embedder) of every generation chunk changes go to, the live one first: one
+        unless a rebuild is under way or a retired generation is kept for rollback."""
+        if self._targets is None:
+            return [(self.index, self.embedder)]
+        return self._targets()
 
     def _live(self, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """Those of ``keys`` whose document still exists and is not being deleted."""
@@ -392,11 +427,11 @@ class IngestService:
             return []
         return changes
 
-    def _finalize(self, doc: DocumentRecord | None) -> bool:
+    def _finalize(self, index: Any, doc: DocumentRecord | None) -> bool:
         """Mark a pending document indexed once the index holds all of its chunks."""
         if doc is None or doc.status != DocumentStatus.PENDING or doc.chunk_count is None:
             return False
-        if self.index.count_document(doc.tenant, doc.document_id) != doc.chunk_count:
+        if index.count_document(doc.tenant, doc.document_id) != doc.chunk_count:
             return False
         return self.documents.update(
             doc.tenant,
@@ -404,7 +439,7 @@ class IngestService:
             expect_hash=doc.content_hash,
             status=DocumentStatus.INDEXED,
             indexed_hash=doc.content_hash,
-            embedding_model=self.index.model.tag,
+            embedding_model=index.model.tag,
             reason=None,
             reason_code=None,
         )

@@ -16,8 +16,10 @@ from docket.local import runtime, state
 from docket.local.pollers import Poller, SqsPoller, StreamPoller
 from docket.local.wiring import (
     AGENT_STATE_MACHINE,
+    GENERATIONS_TABLE,
     INGEST_DLQ,
     PIPELINE_DLQ,
+    REEMBED_STATE_MACHINE,
     WIRING,
     TableSpec,
     Wiring,
@@ -110,6 +112,8 @@ class LocalCloud:
             "DOCKET_REGION": self.region,
             "DOCKET_STAGE": "local",
             "DOCKET_INDEX_DIR": str(self.data_dir / "index"),
+            "DOCKET_GENERATIONS_TABLE": GENERATIONS_TABLE,
+            "DOCKET_REEMBED_JOB_RUNNER": "local",
             "DOCKET_AUTH_MODE": "local",
             "POWERTOOLS_SERVICE_NAME": "docket",
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -184,7 +188,11 @@ class LocalCloud:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-            for k in ("DOCKET_AGENT_STATE_MACHINE_ARN", "DOCKET_APPROVAL_BASE_URL"):
+            for k in (
+                "DOCKET_AGENT_STATE_MACHINE_ARN",
+                "DOCKET_REEMBED_STATE_MACHINE_ARN",
+                "DOCKET_APPROVAL_BASE_URL",
+            ):
                 if k not in self.extra_env:  # set by start() and by the gateway
                     os.environ.pop(k, None)
             reset_settings()
@@ -310,11 +318,13 @@ class LocalCloud:
                 name=sm.name, definition=text, roleArn=role, type="STANDARD"
             )["stateMachineArn"]
             self.state_machine_arns[sm.name] = arn
-        if AGENT_STATE_MACHINE in self.state_machine_arns:
-            os.environ["DOCKET_AGENT_STATE_MACHINE_ARN"] = self.state_machine_arns[
-                AGENT_STATE_MACHINE
-            ]
-            reset_settings()
+        for name, variable in (
+            (AGENT_STATE_MACHINE, "DOCKET_AGENT_STATE_MACHINE_ARN"),
+            (REEMBED_STATE_MACHINE, "DOCKET_REEMBED_STATE_MACHINE_ARN"),
+        ):
+            if name in self.state_machine_arns:
+                os.environ[variable] = self.state_machine_arns[name]
+        reset_settings()
 
     def _create_agent_sinks(self) -> None:
         """Locally, e-mail goes through moto's SES (a verified sender) and into outbox/*.eml;
@@ -448,3 +458,6 @@ def _reset_cached_services() -> None:
     from docket.agent import factory as agent_factory
 
     agent_factory.reset()
+    from docket.generations.factory import get_rebuild_service
+
+    get_rebuild_service.cache_clear()

@@ -259,6 +259,11 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(raw_groups, list) or not all(isinstance(g, str) for g in raw_groups):
                 raise TypeError("groups must be a list of strings")
             groups = list(raw_groups)
+            raw_scopes = req.get("scopes")
+            if raw_scopes is not None and (
+                not isinstance(raw_scopes, list) or not all(isinstance(s, str) for s in raw_scopes)
+            ):
+                raise TypeError("scopes must be a list of strings")
             subject = str(req.get("subject") or f"dev-user@{tenant}")
         except (ValueError, KeyError, TypeError) as exc:
             self._json(
@@ -272,7 +277,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._json(400, {"error": {"code": "invalid_request", "message": str(exc)}})
             return
-        token = issue_token(get_settings(), subject=subject, tenant=tenant, groups=groups)
+        token = issue_token(
+            get_settings(), subject=subject, tenant=tenant, groups=groups, scopes=raw_scopes
+        )
         self._json(200, {"token": token, "tenant": tenant, "groups": sorted(set(groups))})
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle

@@ -104,6 +104,8 @@ AGENT_BUCKET = "docket-agent"
 AGENT_TABLE = "docket-agent"
 IDEMPOTENCY_TABLE = "docket-idempotency"
 AGENT_STATE_MACHINE = "docket-agent-loop"
+GENERATIONS_TABLE = "docket-generations"
+REEMBED_STATE_MACHINE = "docket-reembed"
 
 
 WIRING = Wiring(
@@ -121,6 +123,8 @@ WIRING = Wiring(
         ),
         # Powertools idempotency records of RunTool
         TableSpec(IDEMPOTENCY_TABLE, partition_key="id", stream=False, ttl_attribute="expiration"),
+        # index generations: the live pointer and each generation's record (docket.generations)
+        TableSpec(GENERATIONS_TABLE, partition_key="pk", stream=False),
     ),
     queues=(
         QueueSpec(INGEST_DLQ),
@@ -135,6 +139,7 @@ WIRING = Wiring(
         FunctionSpec("docket-agent-model", "agent_model", memory_mb=1024, timeout_s=300),
         FunctionSpec("docket-agent-tool", "agent_tool", memory_mb=1024, timeout_s=900),
         FunctionSpec("docket-agent-approval", "agent_approval", memory_mb=512, timeout_s=30),
+        FunctionSpec("docket-reembed", "reembed", memory_mb=3008, timeout_s=900),
     ),
     event_sources=(
         EventSourceSpec(
@@ -167,6 +172,11 @@ WIRING = Wiring(
                 "AgentToolFunctionArn": "docket-agent-tool",
                 "AgentApprovalFunctionArn": "docket-agent-approval",
             },
+        ),
+        StateMachineSpec(
+            REEMBED_STATE_MACHINE,
+            "reembed.asl.json",
+            functions={"ReembedFunctionArn": "docket-reembed"},
         ),
     ),
 )

@@ -245,6 +245,15 @@ class EmbeddedIndex:
         """Live chunks of a document as of the last commit."""
         return self._current().rows.count_document(tenant, document_id)
 
+    def chunk_keys(self) -> set[tuple[str, str]]:
+        self._current()  # closed → IndexUnavailable
+        rows = self._reader().execute("SELECT tenant, chunk_id FROM chunks WHERE live = 1")
+        return {(str(t), str(c)) for t, c in rows}
+
+    def drop(self) -> None:
+        self.close()
+        shutil.rmtree(self._path, ignore_errors=True)
+
     def search_bm25(self, query: str, flt: SearchFilter, k: int) -> list[SearchHit]:
         from tantivy import Occur, Query
 

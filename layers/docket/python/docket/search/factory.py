@@ -16,12 +16,9 @@ _lock = threading.Lock()
 _indexes: dict[Hashable, Any] = {}
 
 
-def get_index(settings: Settings) -> Any:
-    from docket.embedding.factory import get_embedder
-
-    model = get_embedder(settings).model
+def _key(settings: Settings, model: Any) -> Hashable:
     if settings.search_backend == "opensearch":
-        key: Hashable = (
+        return (
             "opensearch",
             settings.opensearch_endpoint,
             settings.opensearch_index_prefix,
@@ -29,8 +26,14 @@ def get_index(settings: Settings) -> Any:
             model.tag,
             model.dimension,
         )
-    else:
-        key = (settings.search_backend, str(settings.index_dir))
+    return (settings.search_backend, str(settings.index_dir))
+
+
+def get_index(settings: Settings) -> Any:
+    from docket.embedding.factory import get_embedder
+
+    model = get_embedder(settings).model
+    key = _key(settings, model)
     with _lock:
         if key not in _indexes:
             _indexes[key] = _open(settings, model)
@@ -45,6 +48,19 @@ def _open(settings: Settings, model: Any) -> Any:
     from docket.search.embedded import EmbeddedIndex
 
     return EmbeddedIndex(settings.index_dir, model)
+
+
+def drop_index(settings: Settings) -> None:
+    """Delete the index ``settings`` name (a generation's), closing this process's handle."""
+    from docket.embedding.factory import get_embedder
+
+    model = get_embedder(settings).model
+    key = _key(settings, model)
+    with _lock:
+        index = _indexes.pop(key, None)
+        if index is None:
+            index = _open(settings, model)
+        index.drop()
 
 
 def close_indexes() -> None:

@@ -569,6 +569,34 @@ class OpenSearchIndex:
         with self._calls("count_document"):
             return int(self._client.count(index=self._names.read, body={"query": query})["count"])
 
+    def chunk_keys(self) -> set[tuple[str, str]]:
+        """Paged by ``search_after`` on the chunk id (no scroll context to leak)."""
+        self._open()
+        keys: set[tuple[str, str]] = set()
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "size": 5000,
+                "query": {"match_all": {}},
+                "sort": [{"chunk_id": "asc"}, {"tenant": "asc"}],
+                "_source": ["tenant", "chunk_id"],
+            }
+            if after is not None:
+                body["search_after"] = after
+            with self._calls("chunk_keys"):
+                hits = self._client.search(index=self._names.read, body=body)["hits"]["hits"]
+            for hit in hits:
+                keys.add((hit["_source"]["tenant"], hit["_source"]["chunk_id"]))
+            if len(hits) < body["size"]:
+                return keys
+            after = hits[-1]["sort"]
+
+    def drop(self) -> None:
+        """Delete this version's index (its aliases go with it)."""
+        with self._calls("drop"):
+            self._client.indices.delete(index=self._names.index, ignore_unavailable=True)
+        self.close()
+
     def search_bm25(self, query: str, flt: SearchFilter, k: int) -> list[SearchHit]:
         body = bm25_query_body(query, flt, k)
         self._open()

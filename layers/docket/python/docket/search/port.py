@@ -33,6 +33,16 @@ class SearchIndex(Protocol):
 
     def count_document(self, tenant: str, document_id: str) -> int: ...
 
+    def chunk_keys(self) -> set[tuple[str, str]]:
+        """Every (tenant, chunk_id) the index holds as of the last commit: a rebuild's parity
+        check against the Chunks table."""
+        ...
+
+    def drop(self) -> None:
+        """Delete the whole index and its storage (an aborted or expired generation); the
+        object is closed afterwards."""
+        ...
+
     def search_bm25(self, query: str, flt: SearchFilter, k: int) -> list[SearchHit]: ...
 
     def search_knn(self, vector: Vectors, flt: SearchFilter, k: int) -> list[SearchHit]: ...

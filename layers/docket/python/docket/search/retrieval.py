@@ -22,6 +22,7 @@ class RetrievalResult(BaseModel):
     mode: RetrievalMode
     # milliseconds per stage: embed, bm25, knn, fuse (0.0 for a stage the mode skips)
     timings: dict[str, float] = Field(default_factory=dict)
+    embedding_model: str | None = None  # the model tag of the index that answered
 
 
 def _same_model(a: EmbeddingModelInfo, b: EmbeddingModelInfo) -> bool:

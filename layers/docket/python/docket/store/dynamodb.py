@@ -224,6 +224,24 @@ class DynamoChunkStore:
         except Exception as exc:
             raise _wrap(exc, "chunks table query") from exc
 
+    def scan(self, segment: int, segments: int) -> Iterator[ChunkRecord]:
+        """One segment of a parallel Scan (consistent reads) of every tenant's chunks."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Segment": segment,
+            "TotalSegments": segments,
+            "ConsistentRead": True,
+        }
+        try:
+            while True:
+                resp = self._ddb.scan(**kwargs)
+                yield from (chunk_from_item(i) for i in resp["Items"])
+                if "LastEvaluatedKey" not in resp:
+                    return
+                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        except Exception as exc:
+            raise _wrap(exc, "chunks table scan") from exc
+
     def put_many(self, chunks: Sequence[ChunkRecord]) -> None:
         self._batch([{"PutRequest": {"Item": chunk_to_item(c)}} for c in chunks])
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from docket.models import ChunkRecord, DocumentRecord
@@ -34,6 +34,11 @@ class ChunkStore(Protocol):
     def put_many(self, chunks: Sequence[ChunkRecord]) -> None: ...
 
     def delete_many(self, tenant: str, document_id: str, chunk_ids: Iterable[str]) -> None: ...
+
+    def scan(self, segment: int, segments: int) -> Iterator[ChunkRecord]:
+        """Segment ``segment`` of ``segments`` of a scan of every tenant's chunks (the segments
+        together hold each chunk once): a rebuild's snapshot."""
+        ...
 
 
 class BlobStore(Protocol):
