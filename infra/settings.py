@@ -59,6 +59,11 @@ class DeploymentSettings:
     query_tables: tuple[str, ...] = ()
     http_allowed_hosts: tuple[str, ...] = ()
     retain_data: bool = True  # buckets, tables and the domain survive `cdk destroy`
+    # the re-embedding job (P6): the embedding container's image (jobs/embed as its entry point)
+    # and the model artifact (s3://.../model.tar.gz); unset: only hosted-model rebuilds can run
+    reembed_job_image: str | None = None
+    reembed_job_model_data: str | None = None
+    reembed_job_instance_type: str = "ml.g5.xlarge"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -96,6 +101,11 @@ class DeploymentSettings:
             query_tables=_strings(ctx("queryTables")),
             http_allowed_hosts=_strings(ctx("httpAllowedHosts")),
             retain_data=str(ctx("retainData", "true")).lower() in ("true", "1", "yes"),
+            reembed_job_image=ctx("reembedJobImage") or None,
+            reembed_job_model_data=ctx("reembedJobModelData") or None,
+            reembed_job_instance_type=str(
+                ctx("reembedJobInstanceType", d.reembed_job_instance_type)
+            ),
             extra_env={str(k): str(v) for k, v in dict(ctx("extraEnv", {}) or {}).items()},
         ).checked()
 

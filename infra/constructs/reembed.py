@@ -16,7 +16,9 @@ from infra.constructs.nag import allow
 PREFIX = "reembed/*"
 
 
-def reembed_job_role(scope: Construct, bucket: s3.IBucket) -> iam.Role:
+def reembed_job_role(
+    scope: Construct, bucket: s3.IBucket, model_data: str | None = None
+) -> iam.Role:
     """What the transform job may do: read its input shards and write its outputs, under the
     text bucket's ``reembed/`` prefix only (plus its own logs and the image pull, which
     SageMaker's execution role needs)."""
@@ -41,6 +43,12 @@ def reembed_job_role(scope: Construct, bucket: s3.IBucket) -> iam.Role:
         [bucket.bucket_arn],
         conditions={"StringLike": {"s3:prefix": [PREFIX]}},
     )
+    if model_data:  # s3://bucket/key of the model artifact SageMaker unpacks into /opt/ml/model
+        if not model_data.startswith("s3://") or "/" not in model_data[5:]:
+            raise ValueError(
+                f"docket:reembedJobModelData must be s3://bucket/key, got {model_data}"
+            )
+        allow(role, "ModelArtifact", ["s3:GetObject"], [f"arn:aws:s3:::{model_data[5:]}"])
     allow(
         role,
         "JobLogs",

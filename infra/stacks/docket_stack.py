@@ -49,7 +49,9 @@ class DocketStack(Stack):
         secrets = Secrets(self, "Secrets", stage=stage)
         machine_arn = state_machine_arn(self, c.physical_name(c.AGENT_STATE_MACHINE, stage))
         reembed_arn = state_machine_arn(self, c.physical_name(c.REEMBED_STATE_MACHINE, stage))
-        job_role = reembed_job_role(self, data.buckets[c.TEXT_BUCKET])
+        job_role = reembed_job_role(
+            self, data.buckets[c.TEXT_BUCKET], settings.reembed_job_model_data
+        )
 
         functions = Functions(
             self,
@@ -237,5 +239,10 @@ def function_environment(
     }
     if settings.approval_slack_channel:
         env["DOCKET_APPROVAL_SLACK_CHANNEL"] = settings.approval_slack_channel
+    env["DOCKET_REEMBED_JOB_INSTANCE_TYPE"] = settings.reembed_job_instance_type
+    if settings.reembed_job_image:
+        env["DOCKET_REEMBED_JOB_IMAGE"] = settings.reembed_job_image
+    if settings.reembed_job_model_data:
+        env["DOCKET_REEMBED_JOB_MODEL_DATA"] = settings.reembed_job_model_data
     env.update(settings.extra_env)
     return env

@@ -94,7 +94,10 @@ def test_the_rebuild_aborts_on_any_failure_and_waits_for_its_job() -> None:
     found = {name: state for name, state, _ in states(definition)}
     order = []
     name = definition["StartAt"]
-    while name in found and found[name]["Type"] in ("Task", "Map"):
+    while name in found and found[name]["Type"] in ("Task", "Map", "Choice"):
+        if found[name]["Type"] == "Choice":
+            name = found[name]["Default"]
+            continue
         order.append(name)
         name = found[name]["Next"]
     assert order == [
@@ -116,3 +119,10 @@ def test_the_rebuild_aborts_on_any_failure_and_waits_for_its_job() -> None:
     assert job["Resource"].endswith("lambda:invoke.waitForTaskToken")
     assert job["TimeoutSecondsPath"] == "$.config.job_timeout_seconds"
     assert found["Load"]["MaxConcurrency"] >= 1
+    # a hosted model skips the job: each Load task embeds its shard through the provider
+    (hosted,) = found["BatchJob?"]["Choices"]
+    assert hosted == {
+        "Variable": "$.snapshot.result.batch_job",
+        "BooleanEquals": False,
+        "Next": "Load",
+    }

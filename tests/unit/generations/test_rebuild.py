@@ -265,3 +265,39 @@ def test_writes_go_to_every_generation_with_an_index(world: dict[str, Any]) -> N
     generation, read = live.live()
     assert generation is not None and generation.number == 1
     assert read.embedding_precision == "fp32" and read.index_dir == settings.index_dir
+
+
+def test_a_hosted_model_is_embedded_by_the_load_tasks_without_a_job(world: dict[str, Any]) -> None:
+    service, registry = world["service"], world["registry"]
+    started: list[str] = []
+    world["jobs"].start = lambda **kw: started.append(kw["name"])  # must not be called
+    g = service.start("titan-embed-text-v2-512")
+    n = g.number
+    service.create(n)
+    snapshot = service.snapshot(n)
+    assert snapshot["batch_job"] is False
+    for shard in snapshot["shards"]:
+        assert service.run("load", {"generation": n, "shard": shard, "batch_job": False})[
+            "loaded"
+        ] > 0
+    service.catch_up(n)
+    assert service.gate(n)["passed"]
+    service.cutover(n)
+    assert started == []
+    live = registry.live()
+    assert live.model == "titan-embed-text-v2-512"
+    read = generation_settings(world["settings"], live)
+    assert (read.embedding_provider, read.embedding_dimensions) == ("bedrock", 512)
+    assert new_index(world, n).chunk_keys() == {(r.tenant, r.chunk_id) for r in world["records"]}
+
+
+def test_a_deployment_without_onnxruntime_refuses_the_local_models(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docket.generations import rebuild
+
+    monkeypatch.setattr(rebuild, "_onnx_available", lambda: False)
+    with pytest.raises(InvalidRequest, match="cannot run"):
+        world["service"].start("all-MiniLM-L6-v2-int8")
+    assert world["registry"].building() is None
+    assert world["service"].start("cohere-embed-english-v3").model == "cohere-embed-english-v3"

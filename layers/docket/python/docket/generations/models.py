@@ -44,6 +44,9 @@ class ModelChoice(BaseModel):
     name: str
     description: str
     settings: dict[str, Any]
+    # True: embedded by the batch job (jobs/embed, a SageMaker GPU job on AWS); False: a hosted
+    # model, embedded through its provider adapter by each Load task, shard by shard
+    batch_job: bool = True
 
 
 # The models `docket index rebuild --model` accepts (`docket models list`).
@@ -57,6 +60,7 @@ MODELS: dict[str, ModelChoice] = {
                 "embedding_provider": "onnx",
                 "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
                 "embedding_precision": "fp32",
+                "embedding_dimensions": None,
             },
         ),
         ModelChoice(
@@ -67,7 +71,41 @@ MODELS: dict[str, ModelChoice] = {
                 "embedding_provider": "onnx",
                 "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
                 "embedding_precision": "int8",
+                "embedding_dimensions": None,
             },
+        ),
+        *(
+            ModelChoice(
+                name=f"titan-embed-text-v2-{dims}",
+                description=f"Amazon Titan Text Embeddings V2 on Bedrock, {dims} dimensions",
+                settings={
+                    "embedding_provider": "bedrock",
+                    "embedding_model": "amazon.titan-embed-text-v2:0",
+                    "embedding_dimensions": dims,
+                },
+                batch_job=False,
+            )
+            for dims in (1024, 512, 256)
+        ),
+        ModelChoice(
+            name="cohere-embed-english-v3",
+            description="Cohere embed-english-v3.0 (1024 dimensions)",
+            settings={
+                "embedding_provider": "cohere",
+                "embedding_model": "embed-english-v3.0",
+                "embedding_dimensions": None,
+            },
+            batch_job=False,
+        ),
+        ModelChoice(
+            name="openai-text-embedding-3-small",
+            description="OpenAI text-embedding-3-small (1536 dimensions)",
+            settings={
+                "embedding_provider": "openai",
+                "embedding_model": "text-embedding-3-small",
+                "embedding_dimensions": None,
+            },
+            batch_job=False,
         ),
     )
 }

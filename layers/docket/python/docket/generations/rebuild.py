@@ -28,6 +28,7 @@ from docket.config import Settings
 from docket.errors import Conflict, DocketError, InvalidRequest
 from docket.generations.jobs import ENDED, JOB_EVENT, EmbedJobs, Executions
 from docket.generations.models import (
+    MODELS,
     Generation,
     GenerationState,
     generation_settings,
@@ -118,6 +119,11 @@ class RebuildService:
             raise InvalidRequest(
                 f"generation {live.number} already uses {choice.name}: nothing to rebuild"
             )
+        if choice.settings.get("embedding_provider") == "onnx" and not _onnx_available():
+            raise InvalidRequest(
+                f"{choice.name} runs on the local ONNX model, which this deployment cannot run "
+                "for queries (no onnxruntime in its functions): choose a hosted model"
+            )
         golden = golden or self._configured_golden()
         if golden is not None:
             _check_golden(golden)
@@ -161,7 +167,9 @@ class RebuildService:
             "dual_write": lambda: self.dual_write(number),
             "snapshot": lambda: self.snapshot(number),
             "start_job": lambda: self.start_job(number, str(event["token"])),
-            "load": lambda: self.load(number, str(event["shard"])),
+            "load": lambda: self.load(
+                number, str(event["shard"]), embed=event.get("batch_job") is False
+            ),
             "catch_up": lambda: self.catch_up(number),
             "gate": lambda: self.gate(number),
             "cutover": lambda: self.cutover(number),
@@ -223,12 +231,15 @@ class RebuildService:
                 )
                 shards.append(name)
             self._count(g.number, snapshot=len(records), shards=len(shards))
-            return {"shards": shards, "chunks": len(records)}
+            choice = MODELS.get(g.model)
+            batch_job = choice.batch_job if choice else True
+            return {"shards": shards, "chunks": len(records), "batch_job": batch_job}
 
     def start_job(self, number: int, token: str) -> dict[str, Any]:
         with self._stage(number, "embed") as g:
             name = f"docket-reembed-g{number}-{int(time.time())}"
-            self.registry.save(g.model_copy(update={"job": {"name": name, "token": token}}))
+            job = {"name": name, "token": token, "started": str(time.time())}
+            self.registry.save(g.model_copy(update={"job": job}))
             self.jobs.start(
                 name=name,
                 settings=generation_settings(self.settings, g),
@@ -251,6 +262,12 @@ class RebuildService:
             logger.info("job event of no current build", job=name, status=status)
             return
         token = g.job["token"]
+        # the job's own wall time (the EmbedBatch Lambda only starts it)
+        ended = time.time()
+        timings = dict(g.timings_s)
+        timings["embed_job"] = round(ended - float(g.job.get("started") or ended), 3)
+        g = g.model_copy(update={"timings_s": timings, "job": {**g.job, "ended": str(ended)}})
+        self.registry.save(g)
         if status == "Completed":
             self.executions.succeed(token, {"job": name, "status": status})
         else:
@@ -259,13 +276,20 @@ class RebuildService:
             self.registry.save(g.model_copy(update={"job": {**g.job, "failure": reason}}))
             self.executions.fail(token, EmbedJobFailed.code, reason)
 
-    def load(self, number: int, shard: str) -> dict[str, Any]:
-        """One output shard → the new index (vectors with the snapshot's records)."""
+    def load(self, number: int, shard: str, *, embed: bool = False) -> dict[str, Any]:
+        """One shard → the new index: the job's vectors with the snapshot's records, or (a
+        hosted model, ``embed``) the records embedded here through the provider adapter."""
         from docket.embedding.batch_job import read_output_line
 
         with self._stage(number, "load", record=False) as g:
-            index, _ = self._open(g)
+            index, embedder = self._open(g)
             records = self._records(number, shard)
+            if embed:
+                for start in range(0, len(records), LOAD_BLOCK):
+                    part = records[start : start + LOAD_BLOCK]
+                    index.upsert(part, embedder.embed_documents([embedding_input(c) for c in part]))
+                index.commit()
+                return {"shard": shard, "loaded": len(records)}
             out = self.objects.get(self.bucket, f"{_prefix(number)}/output/{shard}.out")
             vectors = [read_output_line(line) for line in out.decode().splitlines() if line]
             if len(vectors) != len(records):
@@ -283,6 +307,9 @@ class RebuildService:
 
     def catch_up(self, number: int) -> dict[str, Any]:
         with self._stage(number, "catch_up") as g:
+            if g.job and g.job.get("ended"):  # Load ran between the job's end and now
+                timings = {**g.timings_s, "load": round(time.time() - float(g.job["ended"]), 3)}
+                self.registry.save(g.model_copy(update={"timings_s": timings}))
             index, embedder = self._open(g)
             current = {(c.tenant, c.chunk_id): c for c in self._scan_all()}
             snapshot = {
@@ -293,7 +320,9 @@ class RebuildService:
             held = index.chunk_keys()
             missing = [current[k] for k in sorted(set(current) - held)]
             extra = sorted(held - set(current))
-            stale = [c for k, c in current.items() if k in held and snapshot.get(k) != c]
+            stale = [
+                c for k, c in current.items() if k in held and k in snapshot and snapshot[k] != c
+            ]
             for start in range(0, len(missing), LOAD_BLOCK):
                 part = missing[start : start + LOAD_BLOCK]
                 index.upsert(part, embedder.embed_documents([embedding_input(c) for c in part]))
@@ -481,6 +510,12 @@ class RebuildService:
     def _records(self, number: int, shard: str) -> list[ChunkRecord]:
         data = self.objects.get(self.bucket, f"{_prefix(number)}/records/{shard}")
         return [ChunkRecord.model_validate_json(line) for line in data.splitlines() if line]
+
+
+def _onnx_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def _same_target(a: Settings, b: Settings) -> bool:
