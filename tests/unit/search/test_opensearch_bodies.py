@@ -74,6 +74,14 @@ class FakeIndices:
         self.calls.append(("update_aliases", kw))
         return {"acknowledged": True}
 
+    def put_settings(self, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("put_settings", kw))
+        return {"acknowledged": True}
+
+    def refresh(self, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("refresh", kw))
+        return {"_shards": {}}
+
 
 class FakeClient:
     """Answers bulk and search from scripted responses (an exception in the script is raised)."""
@@ -514,3 +522,22 @@ def test_the_factory_keeps_one_opensearch_index_per_endpoint_and_model(monkeypat
         ]
     finally:
         factory.close_indexes()
+
+
+def test_a_generation_loads_without_refresh_or_replicas_then_gets_them_back():
+    client = FakeClient()
+    index = adapter(client, opensearch_replicas=2)
+    index.bulk_loading(True)
+    index.bulk_loading(False)
+    name = index.names.index
+    assert client.indices.calls == [
+        (
+            "put_settings",
+            {"index": name, "body": {"index": {"refresh_interval": "-1", "number_of_replicas": 0}}},
+        ),
+        (
+            "put_settings",
+            {"index": name, "body": {"index": {"refresh_interval": None, "number_of_replicas": 2}}},
+        ),
+        ("refresh", {"index": name}),
+    ]

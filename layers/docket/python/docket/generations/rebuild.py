@@ -184,6 +184,7 @@ class RebuildService:
     def create(self, number: int) -> dict[str, Any]:
         with self._stage(number, "create") as g:
             index, _ = self._open(g)
+            _bulk_loading(index, True)
             index.commit()
             return {"index": str(getattr(index, "path", "") or "")}
 
@@ -307,6 +308,7 @@ class RebuildService:
 
     def catch_up(self, number: int) -> dict[str, Any]:
         with self._stage(number, "catch_up") as g:
+            _bulk_loading(self._open(g)[0], False)
             if g.job and g.job.get("ended"):  # Load ran between the job's end and now
                 timings = {**g.timings_s, "load": round(time.time() - float(g.job["ended"]), 3)}
                 self.registry.save(g.model_copy(update={"timings_s": timings}))
@@ -510,6 +512,13 @@ class RebuildService:
     def _records(self, number: int, shard: str) -> list[ChunkRecord]:
         data = self.objects.get(self.bucket, f"{_prefix(number)}/records/{shard}")
         return [ChunkRecord.model_validate_json(line) for line in data.splitlines() if line]
+
+
+def _bulk_loading(index: Any, on: bool) -> None:
+    """OpenSearch's load-time settings (the embedded index has none)."""
+    switch = getattr(index, "bulk_loading", None)
+    if switch is not None:
+        switch(on)
 
 
 def _onnx_available() -> bool:

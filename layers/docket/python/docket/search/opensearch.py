@@ -591,6 +591,20 @@ class OpenSearchIndex:
                 return keys
             after = hits[-1]["sort"]
 
+    def bulk_loading(self, on: bool) -> None:
+        """A generation being loaded: no periodic refresh and no replicas (commit still
+        refreshes, so dual-written chunks stay visible); ``on=False`` restores the configured
+        replicas and refresh interval before the gate reads it."""
+        body = (
+            {"index": {"refresh_interval": "-1", "number_of_replicas": 0}}
+            if on
+            else {"index": {"refresh_interval": None, "number_of_replicas": self._replicas}}
+        )
+        with self._calls("bulk_loading"):
+            self._client.indices.put_settings(index=self._names.index, body=body)
+            if not on:
+                self._client.indices.refresh(index=self._names.index)
+
     def drop(self) -> None:
         """Delete this version's index (its aliases go with it)."""
         with self._calls("drop"):
