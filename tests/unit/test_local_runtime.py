@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from docket.local.runtime import FunctionRuntime
 from docket.local.wiring import FunctionSpec
 
@@ -84,3 +86,15 @@ def test_a_failed_cold_start_frees_its_slot(tmp_path: Path) -> None:
     assert isinstance(outcomes["first"], ImportError)
     assert not b.is_alive() and outcomes["second"] == ({"ok": 2}, False)
     assert rt.invoke("fn", {"n": 3}) == ({"ok": 3}, False)
+
+
+def test_the_local_cloud_runs_as_many_api_containers_as_asked(tmp_path: Path) -> None:
+    from docket.local.cloud import LocalCloud
+
+    cloud = LocalCloud(tmp_path, api_containers=3)
+    api = cloud.wiring.function(cloud.wiring.api_function)
+    assert api.local_containers == 3
+    others = [f for f in cloud.wiring.functions if f.name != api.name]
+    assert all(f == LocalCloud(tmp_path).wiring.function(f.name) for f in others)
+    with pytest.raises(ValueError, match="at least 1"):
+        LocalCloud(tmp_path, api_containers=0)

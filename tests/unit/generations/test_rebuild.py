@@ -277,9 +277,9 @@ def test_a_hosted_model_is_embedded_by_the_load_tasks_without_a_job(world: dict[
     snapshot = service.snapshot(n)
     assert snapshot["batch_job"] is False
     for shard in snapshot["shards"]:
-        assert service.run("load", {"generation": n, "shard": shard, "batch_job": False})[
-            "loaded"
-        ] > 0
+        assert (
+            service.run("load", {"generation": n, "shard": shard, "batch_job": False})["loaded"] > 0
+        )
     service.catch_up(n)
     assert service.gate(n)["passed"]
     service.cutover(n)

@@ -141,7 +141,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not size.isdigit() or int(size) < 1:
             raise CliError(f"--batch-size wants FUNCTION=N, got {spec!r}")
         batch_sizes[name if name.startswith("docket-") else f"docket-{name}"] = int(size)
-    cloud = LocalCloud(Path(args.data_dir), verbose=args.verbose, batch_sizes=batch_sizes)
+    if args.api_containers < 1:
+        raise CliError("--api-containers must be at least 1")
+    cloud = LocalCloud(
+        Path(args.data_dir),
+        verbose=args.verbose,
+        batch_sizes=batch_sizes,
+        api_containers=args.api_containers,
+    )
     cloud.start(s3_port=args.s3_port or args.port + 1)
     gateway = Gateway(cloud, port=args.port).start()
     print(f"docket local cloud: API {gateway.url}  S3 {cloud.s3_endpoint}  data {cloud.data_dir}")
@@ -651,6 +658,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where tables, objects and the index persist (DOCKET_DATA_DIR; %(default)s)",
     )
     p.add_argument("--verbose", action="store_true", help="function logs and metrics on stdout")
+    p.add_argument(
+        "--api-containers",
+        type=int,
+        default=4,
+        metavar="N",
+        help="API requests served at once, as Lambda scales out (%(default)s)",
+    )
     p.add_argument(
         "--batch-size",
         action="append",

@@ -267,14 +267,15 @@ class RebuildService:
         ended = time.time()
         timings = dict(g.timings_s)
         timings["embed_job"] = round(ended - float(g.job.get("started") or ended), 3)
-        g = g.model_copy(update={"timings_s": timings, "job": {**g.job, "ended": str(ended)}})
+        job = {**g.job, "ended": str(ended)}
+        g = g.model_copy(update={"timings_s": timings, "job": job})
         self.registry.save(g)
         if status == "Completed":
             self.executions.succeed(token, {"job": name, "status": status})
         else:
             reason = f"job {name}: {detail.get('FailureReason') or status}"
             # kept on the generation too: Abort shows it even where the Cause does not travel
-            self.registry.save(g.model_copy(update={"job": {**g.job, "failure": reason}}))
+            self.registry.save(g.model_copy(update={"job": {**job, "failure": reason}}))
             self.executions.fail(token, EmbedJobFailed.code, reason)
 
     def load(self, number: int, shard: str, *, embed: bool = False) -> dict[str, Any]:

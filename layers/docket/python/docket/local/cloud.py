@@ -9,6 +9,7 @@ import os
 import threading
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,23 @@ class LocalCloud:
         batch_sizes: dict[str, int] | None = None,
         persist: bool = True,
         verbose: bool = False,
+        api_containers: int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        if api_containers is not None:
+            # concurrent requests the API serves at once, as Lambda scales it out (each container
+            # imports the handler on its own); the wiring's default otherwise
+            if api_containers < 1:
+                raise ValueError("api_containers must be at least 1")
+            wiring = replace(
+                wiring,
+                functions=tuple(
+                    replace(f, local_containers=api_containers)
+                    if f.name == wiring.api_function
+                    else f
+                    for f in wiring.functions
+                ),
+            )
         self.wiring = wiring
         self.region = region
         self.extra_env = env or {}
@@ -339,8 +355,6 @@ class LocalCloud:
         """Start the event source mappings (``start(pollers=False)`` leaves events queued)."""
         for es in self.wiring.event_sources:
             if es.function in self.batch_sizes:
-                from dataclasses import replace
-
                 es = replace(es, batch_size=self.batch_sizes[es.function])
             if es.kind == "sqs":
                 p: Poller = SqsPoller(
