@@ -64,7 +64,7 @@ def drive(
                 ok = resp.status_code == 200
                 why = "" if ok else f"HTTP {resp.status_code}"
             except httpx.HTTPError as exc:
-                ok, why = False, type(exc).__name__
+                ok, why = False, f"{type(exc).__name__}: {exc!r}"[:200]
             ms = (time.perf_counter() - started) * 1000
             with lock:
                 if ok:

@@ -299,6 +299,10 @@ class _Server(ThreadingHTTPServer):
     """A client that hangs up (a CLI exiting with a kept-alive connection) is not an error worth
     a traceback on the console; anything else still goes to the default report."""
 
+    # socketserver's default backlog is 5: thirty clients connecting at once overflowed it and
+    # some of their connections were reset (bench/bench_load.py saw 2 in 2,901 requests)
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
             return
