@@ -228,6 +228,8 @@ class Access(Construct):
         """The rebuild's steps: scan the chunks, write the shards, start the transform job,
         load the new generation, move the live pointer, answer the waiting task token."""
         self._table(role, "Chunks", c.CHUNKS_TABLE, write=False)
+        # the snapshot and the gate read every tenant's chunks: a parallel Scan
+        allow(role, "ScanChunks", ["dynamodb:Scan"], [self.r.tables[c.CHUNKS_TABLE].table_arn])
         self._table(role, "Documents", c.DOCUMENTS_TABLE, write=False)
         self._table(role, "Generations", c.GENERATIONS_TABLE, write=True)
         self._objects(
@@ -269,6 +271,8 @@ class Access(Construct):
         self._models(role)
 
     def _agent_tool(self, role: iam.IRole) -> None:
+        # its search tool asks the query path, which reads the live generation
+        self._table(role, "Generations", c.GENERATIONS_TABLE, write=False)
         self._table(role, "Agent", c.AGENT_TABLE, write=True, indexes=True)
         self._objects(role, "AgentObjects", c.AGENT_BUCKET, ["s3:GetObject", "s3:PutObject"])
         self._list(role, "ListAgentObjects", c.AGENT_BUCKET, "*")

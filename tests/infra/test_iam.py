@@ -255,3 +255,23 @@ def test_job_state_changes_reach_the_rebuild_and_the_job_role_sees_its_prefix(
         for r in resources(s)
     ]
     assert objects and all(o.endswith('/reembed/*"]]}') for o in objects)
+
+
+def test_every_function_that_searches_reads_the_live_generation(synth: Synth) -> None:
+    table = logical(synth, "AWS::DynamoDB::Table", c.GENERATIONS_TABLE)
+    arn = {"Fn::GetAtt": [table, "Arn"]}
+    for fn in ("docket-embed", "docket-api", "docket-agent-tool", "docket-reembed"):
+        assert arn in granted(synth, fn, "dynamodb:GetItem"), fn
+    # only the API (start, rollback) and the rebuild itself move it
+    writers = {
+        f.name for f in WIRING.functions if arn in granted(synth, f.name, "dynamodb:PutItem")
+    }
+    assert writers == {"docket-api", "docket-reembed"}
+
+
+def test_only_the_rebuild_scans_and_only_the_chunks_table(synth: Synth) -> None:
+    chunks = {"Fn::GetAtt": [logical(synth, "AWS::DynamoDB::Table", c.CHUNKS_TABLE), "Arn"]}
+    assert granted(synth, "docket-reembed", "dynamodb:Scan") == [chunks]
+    for fn in WIRING.functions:
+        if fn.name != "docket-reembed":
+            assert not granted(synth, fn.name, "dynamodb:Scan"), fn.name

@@ -230,18 +230,29 @@ class DynamoGenerationRegistry:
         return Generation.model_validate(data)
 
     def all(self) -> list[Generation]:
+        """Generation numbers run 1..``last`` (kept on the pointer): one BatchGetItem per 100,
+        no Scan (the functions that read generations are granted item reads only)."""
+        last = self._pointer().get("last")
+        if last is None:
+            return []
+        keys = [{"pk": {"S": _gen_key(n)}} for n in range(1, int(last) + 1)]
+        from docket.store.dynamodb import _until_processed
+
         out: list[Generation] = []
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
         try:
-            while True:
-                resp = self._ddb().scan(**kwargs)
-                for item in resp.get("Items", []):
-                    data = self._codec().from_item(item)
-                    if str(data.pop("pk", "")).startswith("GEN#"):
+            for start in range(0, len(keys), 100):
+                request = {
+                    self.table_name: {"Keys": keys[start : start + 100], "ConsistentRead": True}
+                }
+                for resp in _until_processed(
+                    self._ddb().batch_get_item, request, "UnprocessedKeys", "generations table"
+                ):
+                    for item in resp.get("Responses", {}).get(self.table_name, []):
+                        data = self._codec().from_item(item)
+                        data.pop("pk", None)
                         out.append(Generation.model_validate(data))
-                if "LastEvaluatedKey" not in resp:
-                    break
-                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        except StoreUnavailable:
+            raise
         except Exception as exc:
             raise StoreUnavailable(f"generations table: {exc}") from exc
         return sorted(out, key=lambda g: -g.number)
@@ -267,7 +278,7 @@ class DynamoGenerationRegistry:
         if pointer.get("live") is None:
             items.append(self._put(first, new=True))
             update = {
-                "UpdateExpression": "SET #l = :first, #b = :new",
+                "UpdateExpression": "SET #l = :first, #b = :new, #n = :new",
                 "ConditionExpression": "attribute_not_exists(#l) AND attribute_not_exists(#b)",
                 "ExpressionAttributeValues": {
                     ":first": {"N": str(first.number)},
@@ -276,7 +287,7 @@ class DynamoGenerationRegistry:
             }
         else:
             update = {
-                "UpdateExpression": "SET #b = :new",
+                "UpdateExpression": "SET #b = :new, #n = :new",
                 "ConditionExpression": "#l = :live AND attribute_not_exists(#b)",
                 "ExpressionAttributeValues": {
                     ":new": {"N": str(new.number)},
@@ -288,7 +299,7 @@ class DynamoGenerationRegistry:
                 "Update": {
                     "TableName": self.table_name,
                     "Key": {"pk": {"S": POINTER}},
-                    "ExpressionAttributeNames": {"#l": "live", "#b": "building"},
+                    "ExpressionAttributeNames": {"#l": "live", "#b": "building", "#n": "last"},
                     **update,
                 }
             }
