@@ -4,6 +4,7 @@ builds every one); the function's grants are in access.py."""
 
 from __future__ import annotations
 
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -87,3 +88,15 @@ class ReembedEvents(Construct):
             ),
         )
         self.rule.add_target(targets.LambdaFunction(function))
+        # retired generations are deleted once their retention ends, even with no new cutover
+        self.cleanup = events.Rule(
+            self,
+            "Cleanup",
+            description="docket: delete index generations retired longer than their retention",
+            schedule=events.Schedule.rate(Duration.days(1)),
+        )
+        self.cleanup.add_target(
+            targets.LambdaFunction(
+                function, event=events.RuleTargetInput.from_object({"action": "cleanup"})
+            )
+        )

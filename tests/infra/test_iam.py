@@ -232,9 +232,10 @@ def test_the_query_role_in_opensearch_covers_what_the_query_and_delete_paths_cal
 def test_job_state_changes_reach_the_rebuild_and_the_job_role_sees_its_prefix(
     synth: Synth,
 ) -> None:
-    (rule,) = [
-        r for r in synth.of_type("AWS::Events::Rule").values() if "aws.sagemaker" in json.dumps(r)
-    ]
+    rules = synth.of_type("AWS::Events::Rule").values()
+    (rule,) = [r for r in rules if "aws.sagemaker" in json.dumps(r)]
+    (daily,) = [r for r in rules if r["Properties"].get("ScheduleExpression") == "rate(1 day)"]
+    assert json.loads(daily["Properties"]["Targets"][0]["Input"]) == {"action": "cleanup"}
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["detail-type"] == ["SageMaker Transform Job State Change"]
     assert pattern["detail"]["TransformJobName"] == [{"prefix": "docket-reembed-"}]

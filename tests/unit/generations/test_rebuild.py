@@ -301,3 +301,18 @@ def test_a_deployment_without_onnxruntime_refuses_the_local_models(
         world["service"].start("all-MiniLM-L6-v2-int8")
     assert world["registry"].building() is None
     assert world["service"].start("cohere-embed-english-v3").model == "cohere-embed-english-v3"
+
+
+def test_cleanup_deletes_generations_past_their_retention_only(world: dict[str, Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    service, registry = world["service"], world["registry"]
+    n = build_until_gate(world)
+    service.gate(n)
+    service.cutover(n)  # generation 1 is retired now, within its retention
+    assert service.run("cleanup", {}) == {"deleted": []}
+    old = registry.get(1)
+    registry.save(old.model_copy(update={"retired_at": datetime.now(UTC) - timedelta(days=8)}))
+    assert service.run("cleanup", {}) == {"deleted": [1]}
+    assert registry.get(1).state == GenerationState.DELETED
+    assert not world["settings"].index_dir.exists()

@@ -161,6 +161,8 @@ class RebuildService:
     # -- the state machine's steps ---------------------------------------------------------------
 
     def run(self, action: str, event: dict[str, Any]) -> dict[str, Any]:
+        if action == "cleanup":  # the daily schedule: generations past their retention
+            return {"deleted": self.cleanup()}
         number = int(event["generation"])
         steps = {
             "create": lambda: self.create(number),
