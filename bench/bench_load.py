@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,22 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+from common import SHARED, free_port, nearest_rank  # bench/ is on sys.path as a script
+
 TENANT = "bench"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def drive(
@@ -86,9 +72,9 @@ def drive(
         "requests_per_s": round((len(latencies) + len(errors)) / elapsed, 1),
         "errors": len(errors),
         "error_kinds": sorted(set(errors)),
-        "p50_ms": round(percentile(latencies, 0.50), 1),
-        "p95_ms": round(percentile(latencies, 0.95), 1),
-        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "p50_ms": round(nearest_rank(latencies, 50), 1),
+        "p95_ms": round(nearest_rank(latencies, 95), 1),
+        "p99_ms": round(nearest_rank(latencies, 99), 1),
     }
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import tempfile
 import threading
@@ -23,22 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+from common import SHARED, free_port, nearest_rank  # bench/ is on sys.path as a script
+
 TENANT = "bench"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class QueryLoop:
@@ -88,8 +74,8 @@ class QueryLoop:
         return {
             "queries": len(rows),
             "errors": sum(not r["ok"] for r in rows),
-            "p50_ms": round(percentile(ms, 0.5), 1),
-            "p95_ms": round(percentile(ms, 0.95), 1),
+            "p50_ms": round(nearest_rank(ms, 50), 1),
+            "p95_ms": round(nearest_rank(ms, 95), 1),
             "models": sorted({str(r["model"]) for r in rows if r["ok"]}),
         }
 

@@ -50,6 +50,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "docket" / "python"))
 
+from common import nearest_rank  # noqa: E402  (bench/ is on sys.path as a script)
 from docket.chunking import Chunker, get_token_counter  # noqa: E402
 from docket.chunking.context import embedding_input  # noqa: E402
 from docket.config import Settings  # noqa: E402
@@ -90,15 +91,10 @@ def _stable(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
 def summary(values: list[float]) -> dict[str, float]:
     return {
         "p50": statistics.median(values),
-        "p95": percentile(values, 95),
+        "p95": nearest_rank(values, 95),
         "mean": statistics.fmean(values),
         "max": max(values),
         "n": len(values),
