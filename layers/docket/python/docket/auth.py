@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from docket.config import Settings
-from docket.errors import Unauthorized
+from docket.errors import Forbidden, Unauthorized
 from docket.models import Principal
 
 TENANT_CLAIM = "tenant"
@@ -94,3 +94,11 @@ def principal_from_event(event: dict[str, Any]) -> Principal:
         else None
     )
     return principal_from_claims(claims)
+
+
+def require(caller: Principal, *, scope: str, group: str, to: str) -> Principal:
+    """``caller`` when they hold ``scope`` or are in ``group``; Forbidden naming both otherwise
+    (``to``: what they asked to do, e.g. "deciding approvals")."""
+    if scope not in caller.scopes and group not in caller.groups:
+        raise Forbidden(f"{to} needs the {scope!r} scope or the {group!r} group")
+    return caller

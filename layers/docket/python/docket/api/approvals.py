@@ -32,7 +32,7 @@ from docket.agent.approvals import (
     verify_slack_request,
 )
 from docket.agent.models import ApprovalRecord
-from docket.auth import principal_from_event
+from docket.auth import principal_from_event, require
 from docket.config import Settings, get_settings
 from docket.models import Principal
 
@@ -71,12 +71,12 @@ class DecisionRequest(BaseModel):
 
 def _approver() -> Principal:
     """The caller, who must hold the ``approvals`` scope or be in the ``approvers`` group."""
-    caller = principal_from_event(router.current_event.raw_event)
-    if APPROVER_SCOPE not in caller.scopes and APPROVER_GROUP not in caller.groups:
-        raise errors.Forbidden(
-            f"deciding approvals needs the {APPROVER_SCOPE!r} scope or the {APPROVER_GROUP!r} group"
-        )
-    return caller
+    return require(
+        principal_from_event(router.current_event.raw_event),
+        scope=APPROVER_SCOPE,
+        group=APPROVER_GROUP,
+        to="deciding approvals",
+    )
 
 
 @router.get("/approvals")

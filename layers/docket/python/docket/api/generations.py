@@ -12,8 +12,6 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
-from docket import errors
-
 router = APIGatewayHttpRouter()
 
 ADMIN_SCOPE = "admin"
@@ -33,14 +31,14 @@ class RebuildRequest(BaseModel):
 
 
 def _admin() -> Any:
-    from docket.auth import principal_from_event
+    from docket.auth import principal_from_event, require
 
-    caller = principal_from_event(router.current_event.raw_event)
-    if ADMIN_SCOPE not in caller.scopes and ADMIN_GROUP not in caller.groups:
-        raise errors.Forbidden(
-            f"index generations need the {ADMIN_SCOPE!r} scope or the {ADMIN_GROUP!r} group"
-        )
-    return caller
+    return require(
+        principal_from_event(router.current_event.raw_event),
+        scope=ADMIN_SCOPE,
+        group=ADMIN_GROUP,
+        to="index generations",
+    )
 
 
 def _service() -> Any:
