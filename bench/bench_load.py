@@ -21,7 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import SHARED, free_port, nearest_rank  # bench/ is on sys.path as a script
+from common import (  # bench/ is on sys.path as a script
+    SHARED,
+    free_port,
+    nearest_rank,
+    scifact_rows,
+)
 
 TENANT = "bench"
 
@@ -118,11 +123,9 @@ def main() -> int:
             )
         )
         return 0
-    corpus = SHARED / "scifact" / "corpus.jsonl"
-    if not corpus.exists():
-        print(f"SciFact not found at {corpus}", file=sys.stderr)
+    docs = scifact_rows()
+    if docs is None:
         return 2
-    docs = [json.loads(line) for line in corpus.open()]
     first, later = docs[: args.docs], docs[args.docs : args.docs + args.ingest]
     questions = [
         json.loads(line)["text"] for line in (SHARED / "scifact" / "queries.jsonl").open()

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import SHARED, free_port  # bench/ is on sys.path when run as a script
+from common import SHARED, free_port, scifact_rows  # bench/ is on sys.path when run as a script
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -93,13 +93,9 @@ def main() -> int:
     args = parser.parse_args()
 
     corpus_dir = SHARED / "scifact"
-    corpus = corpus_dir / "corpus.jsonl"
-    if not corpus.exists():
-        print(f"SciFact not found at {corpus}", file=sys.stderr)
+    docs = scifact_rows(limit=args.limit)
+    if docs is None:
         return 2
-    docs = [json.loads(line) for line in corpus.open()]
-    if args.limit:
-        docs = docs[: args.limit]
     queries = [json.loads(line) for line in (SHARED / "scifact" / "queries.jsonl").open()]
     test_ids = {line.split("\t")[0] for line in (SHARED / "scifact" / "qrels" / "test.tsv").open()}
     questions = [q["text"] for q in queries if q["_id"] in test_ids][: args.queries]

@@ -22,7 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import SHARED, free_port, nearest_rank  # bench/ is on sys.path as a script
+from common import (  # bench/ is on sys.path as a script
+    SHARED,
+    free_port,
+    nearest_rank,
+    scifact_rows,
+)
 
 TENANT = "bench"
 
@@ -113,13 +118,9 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=20, help="documents added and deleted")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    corpus = SHARED / "scifact" / "corpus.jsonl"
-    if not corpus.exists():
-        print(f"SciFact not found at {corpus}", file=sys.stderr)
+    docs = scifact_rows(limit=args.limit)
+    if docs is None:
         return 2
-    docs = [json.loads(line) for line in corpus.open()]
-    if args.limit:
-        docs = docs[: args.limit]
     initial, added = docs[: len(docs) - args.changes], docs[len(docs) - args.changes :]
     deleted = initial[: args.changes]
     queries = [json.loads(line) for line in (SHARED / "scifact" / "queries.jsonl").open()]

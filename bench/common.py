@@ -24,3 +24,17 @@ def nearest_rank(values: list[float], q: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def scifact_rows(name: str = "corpus.jsonl", limit: int = 0) -> list[dict] | None:
+    """The rows of ../shared/data/scifact/``name`` (the first ``limit``; 0: all), or None with a
+    message on stderr when the shared data is absent."""
+    import json
+    import sys
+
+    path = SHARED / "scifact" / name
+    if not path.exists():
+        print(f"SciFact not found at {path}", file=sys.stderr)
+        return None
+    rows = [json.loads(line) for line in path.open()]
+    return rows[:limit] if limit else rows
