@@ -1,5 +1,6 @@
 """Agent RequestApproval state (lambda:invoke.waitForTaskToken): stores the approval with its
-task token and notifies people. The execution waits until a decision sends the token back."""
+task token and notifies people. The execution waits until a decision sends the token back.
+``{"action": "sweep"}`` (a schedule) sends decisions that were recorded but never delivered."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from docket.observability import logger, metrics, tracer
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("action") == "sweep":  # the schedule, and the local cloud's start
+        from docket.agent.factory import get_approval_service
+
+        return {"settled": len(get_approval_service().sweep())}
     request = RequestApprovalInput.model_validate(event)
     approval = get_agent_service().request_approval(
         request.task_id,

@@ -300,6 +300,13 @@ class Access(Construct):
             )
 
     def _agent_approval(self, role: iam.IRole) -> None:
+        # the sweeper sends decisions that were recorded but never delivered
+        allow(
+            role,
+            "SweepDecisions",
+            ["states:SendTaskSuccess", "states:SendTaskFailure"],
+            [self.r.state_machine_arn],
+        )
         self._table(role, "Agent", c.AGENT_TABLE, write=True, indexes=True)
         self._objects(role, "AgentObjects", c.AGENT_BUCKET, ["s3:GetObject"])
         self._send_email(role)

@@ -7,7 +7,9 @@ function learns its ARN from the name (agent_state_machine_arn) without a circul
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ses as ses
@@ -42,6 +44,20 @@ class Agent(Construct):
         super().__init__(scope, id)
         self.sender = ses.EmailIdentity(self, "Sender", identity=ses.Identity.email(sender_email))
         self.sender_identity_arn = self.sender.email_identity_arn
+        # decisions recorded but never delivered to their task (a crash in between) are sent
+        # within minutes, not left waiting for the approval timeout
+        self.sweep = events.Rule(
+            self,
+            "ApprovalSweep",
+            description="docket: deliver approval decisions that never reached their task",
+            schedule=events.Schedule.rate(Duration.minutes(5)),
+        )
+        self.sweep.add_target(
+            targets.LambdaFunction(
+                functions["docket-agent-approval"],
+                event=events.RuleTargetInput.from_object({"action": "sweep"}),
+            )
+        )
         self.state_machines: dict[str, sfn.StateMachine] = {}
         for spec in wiring.state_machines:
             name = c.physical_name(spec.name, stage)

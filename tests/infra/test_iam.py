@@ -100,8 +100,12 @@ def test_only_the_api_and_the_rebuild_drive_state_machines(synth: Synth) -> None
     ]
     (arn,) = granted(synth, "docket-api", "states:StopExecution")
     assert f":execution:{machine}:*" in json.dumps(arn)
+    # the approval sweeper delivers decisions that never reached their task, on the agent's
+    for action in ("states:SendTaskSuccess", "states:SendTaskFailure"):
+        (arn,) = granted(synth, "docket-agent-approval", action)
+        assert json.dumps(arn).endswith(f':stateMachine:{machine}"]]}}'), arn
     for fn in WIRING.functions:
-        if fn.name not in ("docket-api", "docket-reembed"):
+        if fn.name not in ("docket-api", "docket-reembed", "docket-agent-approval"):
             assert not any(
                 a.startswith("states:") for s in statements(synth, fn.name) for a in actions(s)
             ), fn.name
@@ -236,6 +240,10 @@ def test_job_state_changes_reach_the_rebuild_and_the_job_role_sees_its_prefix(
     (rule,) = [r for r in rules if "aws.sagemaker" in json.dumps(r)]
     (daily,) = [r for r in rules if r["Properties"].get("ScheduleExpression") == "rate(1 day)"]
     assert json.loads(daily["Properties"]["Targets"][0]["Input"]) == {"action": "cleanup"}
+    (sweep,) = [r for r in rules if r["Properties"].get("ScheduleExpression") == "rate(5 minutes)"]
+    approval = logical(synth, "AWS::Lambda::Function", "docket-agent-approval")
+    assert sweep["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [approval, "Arn"]}
+    assert json.loads(sweep["Properties"]["Targets"][0]["Input"]) == {"action": "sweep"}
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["detail-type"] == ["SageMaker Transform Job State Change"]
     assert pattern["detail"]["TransformJobName"] == [{"prefix": "docket-reembed-"}]

@@ -546,3 +546,44 @@ def test_a_tool_can_allow_self_approval(moto_table: None) -> None:
         stored.approval_id, approve=True, decided_by="dana@acme", channel="api"
     )
     assert decided.status == "approved"
+
+
+def test_a_decision_whose_process_died_before_sending_is_swept_to_its_task(h: Harness) -> None:
+    # Given the deciding process dies after recording the decision, before the token is sent
+    stored = h.service.request(pending())
+    h.clock[0] = T0 + timedelta(hours=1)
+    h.sfn.send_error = RuntimeError("the process died")
+    with pytest.raises(RuntimeError):
+        h.service.decide(stored.approval_id, approve=False, decided_by="alice", channel="api")
+    record = h.service.get(stored.approval_id)
+    assert record is not None and record.status == "denied" and record.delivered_at is None
+    assert h.service.list_pending("acme") == []  # decided: nobody is asked again
+    # When the sweeper runs (a fresh decision is left alone for a minute: it may still be sent)
+    h.sfn.send_error = None
+    assert h.service.sweep() == []
+    h.clock[0] = T0 + timedelta(hours=1, minutes=2)
+    (settled,) = h.service.sweep()
+    # Then the task gets the denial once, and the approval is delivered
+    assert [(t, e) for t, e, _ in h.sfn.failed] == [(TOKEN, DENIED_ERROR)]
+    assert settled.status == "denied" and settled.delivered_at == T0 + timedelta(hours=1, minutes=2)
+    assert h.service.sweep() == [] and len(h.sfn.failed) == 1
+
+
+def test_a_swept_decision_whose_task_stopped_waiting_is_closed_as_expired(h: Harness) -> None:
+    stored = h.service.request(pending())
+    h.sfn.send_error = RuntimeError("the process died")
+    with pytest.raises(RuntimeError):
+        h.service.decide(stored.approval_id, approve=True, decided_by="alice", channel="api")
+    h.sfn.send_error = ApprovalClosed("the task is no longer waiting for this approval")
+    h.clock[0] = T0 + timedelta(minutes=5)
+    (settled,) = h.service.sweep()
+    assert settled.status == "expired"
+    assert h.service.sweep() == []
+
+
+def test_a_delivered_decision_is_never_swept(h: Harness) -> None:
+    stored = h.service.request(pending())
+    decided = h.service.decide(stored.approval_id, approve=True, decided_by="al", channel="api")
+    assert decided.delivered_at is not None
+    h.clock[0] = T0 + timedelta(days=1)
+    assert h.service.sweep() == [] and len(h.sfn.succeeded) == 1

@@ -22,7 +22,31 @@ def store() -> Iterator[TaskStore]:
         yield TaskStore(TABLE, "bucket")
 
 
-def test_parallel_reservations_never_pass_the_budget(store: TaskStore) -> None:
+class _OneCallAtATime:
+    """DynamoDB applies the writes to one item one after another; moto does not (two threads can
+    both read the old value under load). Serialising each *call* models DynamoDB and still
+    catches a read-then-write reservation: its two calls interleave between tasks."""
+
+    def __init__(self, client: object) -> None:
+        self._client, self._lock = client, threading.Lock()
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self._client, name)
+        if not callable(attr) or name == "exceptions":
+            return attr
+
+        def call(*args: object, **kwargs: object) -> object:
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return call
+
+
+def test_parallel_reservations_never_pass_the_budget(
+    store: TaskStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _OneCallAtATime(store._ddb)
+    monkeypatch.setattr(TaskStore, "_ddb", property(lambda self: client))
     # Given a budget of 1,000 tokens and 24 tasks each wanting 100 at the same moment
     results: list[bool] = []
     lock = threading.Lock()

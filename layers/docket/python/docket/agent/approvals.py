@@ -28,7 +28,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
@@ -56,6 +56,10 @@ Channel = Literal["email", "slack", "api"]
 SLACK_MAX_AGE_S = 5 * 60
 _SLACK_FIELD_MAX = 1900  # Slack caps a field's text at 2000 characters
 _JSON_FIELDS = ("arguments", "summary")  # stored as JSON text: DynamoDB numbers drop floats
+
+
+# gsi1 partition of decisions not yet delivered to their task (ApprovalService.sweep)
+UNDELIVERED = "UNDELIVERED"
 
 
 def approval_id_for(task_id: str, step: int, call_id: str) -> str:
@@ -356,6 +360,8 @@ class ApprovalService:
             )
         status: ApprovalStatus = "approved" if approve else "denied"
         now = self._now()
+        # recorded as undelivered first (gsi1 UNDELIVERED): a crash before the token is sent
+        # leaves it for the sweeper, not for the approval timeout
         decided = self._update(
             approval_id,
             expect="pending",
@@ -365,27 +371,14 @@ class ApprovalService:
                 "decided_at": now.isoformat(),
                 "decision_channel": channel,
                 "comment": comment or None,
+                "gsi1pk": UNDELIVERED,
+                "gsi1sk": now.isoformat(),
             },
-            remove=("gsi1pk", "gsi1sk"),
         )
         if decided is None:  # someone else decided first
             raise ApprovalClosed(closed_message(self._require(approval_id)))
         try:
-            if approve:
-                self.stepfunctions.succeed(
-                    decided.task_token,  # the latest: a retried RequestApproval may have renewed it
-                    {
-                        "approved": True,
-                        "approval_id": approval_id,
-                        "decided_by": decided_by,
-                        "comment": comment,
-                    },
-                )
-            else:
-                cause = {"approval_id": approval_id, "decided_by": decided_by, "comment": comment}
-                self.stepfunctions.fail(
-                    decided.task_token, error=DENIED_ERROR, cause=json.dumps(cause)
-                )
+            decided = self._deliver(decided)
         except ApprovalClosed:
             raise ApprovalClosed(closed_message(self._expire(decided, status, now))) from None
         except StoreUnavailable:
@@ -393,6 +386,51 @@ class ApprovalService:
             raise
         logger.info("approval decided", approval_id=approval_id, status=status, channel=channel)
         return decided
+
+    def _deliver(self, decided: ApprovalRecord) -> ApprovalRecord:
+        """Send the decision to the waiting task (the latest token: a retried RequestApproval
+        may have renewed it), then mark it delivered."""
+        who = {"approval_id": decided.approval_id, "decided_by": decided.decided_by}
+        if decided.status == "approved":
+            self.stepfunctions.succeed(
+                decided.task_token, {"approved": True, **who, "comment": decided.comment}
+            )
+        else:
+            cause = {**who, "comment": decided.comment}
+            self.stepfunctions.fail(decided.task_token, error=DENIED_ERROR, cause=json.dumps(cause))
+        try:
+            delivered = self._update(
+                decided.approval_id,
+                expect=decided.status,
+                set_={"delivered_at": self._now().isoformat()},
+                remove=("gsi1pk", "gsi1sk"),
+            )
+        except StoreUnavailable:  # sent: never reopen it; the sweeper finds it closed later
+            logger.exception("decision delivered but not marked", approval_id=decided.approval_id)
+            return decided
+        return delivered or decided
+
+    def sweep(self, older_than: timedelta = timedelta(minutes=1)) -> list[ApprovalRecord]:
+        """Decisions recorded but never delivered (the deciding process died between the two):
+        send them now. A task that no longer waits closes the approval as expired. Runs on a
+        schedule and when the local cloud starts; returns what it settled."""
+        cutoff = (self._now() - older_than).isoformat()
+        items = self._query(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :p AND gsi1sk <= :t",
+            ExpressionAttributeValues={":p": {"S": UNDELIVERED}, ":t": {"S": cutoff}},
+        )
+        settled = []
+        for record in (self._record(i) for i in items):
+            try:
+                settled.append(self._deliver(record))
+            except ApprovalClosed:
+                settled.append(self._expire(record, record.status, self._now()))
+            except StoreUnavailable:
+                logger.warning("approval still undelivered", approval_id=record.approval_id)
+                continue
+            logger.info("undelivered decision settled", approval_id=record.approval_id)
+        return settled
 
     def cancel_for_task(self, task_id: str) -> list[ApprovalRecord]:
         """Close the task's pending approvals (the task was stopped); returns those closed."""

@@ -124,6 +124,9 @@ class ApprovalRecord(BaseModel):
     decided_at: datetime | None = None
     decision_channel: Literal["email", "slack", "api"] | None = None
     comment: str | None = None
+    # when the decision reached the waiting task (its token was sent); a decision without it is
+    # re-sent by the sweeper (ApprovalService.sweep)
+    delivered_at: datetime | None = None
 
     def public(self) -> dict[str, Any]:
         """The record as shown to people and API clients: everything but the task token."""

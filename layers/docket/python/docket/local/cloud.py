@@ -167,6 +167,7 @@ class LocalCloud:
         self._create_resources()
         if pollers:
             self.start_pollers()
+        self._sweep_approvals()
         if self.persist:
             self._snapshot_thread = threading.Thread(
                 target=self._snapshot_loop, name="snapshot", daemon=True
@@ -350,6 +351,14 @@ class LocalCloud:
 
         settings = get_settings()
         aws.client("ses").verify_email_identity(EmailAddress=settings.email_sender)
+
+    def _sweep_approvals(self) -> None:
+        """Decisions a stopped local cloud recorded but never delivered (its executions are gone
+        after a restart, so they close as expired instead of waiting for their timeout)."""
+        try:
+            self.invoke("docket-agent-approval", {"action": "sweep"})
+        except Exception:
+            log.exception("approval sweep failed")
 
     def start_pollers(self) -> None:
         """Start the event source mappings (``start(pollers=False)`` leaves events queued)."""
