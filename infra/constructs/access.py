@@ -209,11 +209,13 @@ class Access(Construct):
         )
         sm = self.r.state_machine_arn
         executions = sm.replace(":stateMachine:", ":execution:") + ":*"
+        allow(role, "AgentStateMachine", ["states:StartExecution"], [sm])
+        # a decision resumes an agent task, or a rebuild waiting for its cutover's approval
         allow(
             role,
-            "AgentStateMachine",
-            ["states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"],
-            [sm],
+            "SendDecisions",
+            ["states:SendTaskSuccess", "states:SendTaskFailure"],
+            [sm, self.r.reembed_state_machine_arn],
         )
         allow(
             role,
@@ -238,6 +240,9 @@ class Access(Construct):
         self._list(role, "ListReembedShards", c.TEXT_BUCKET, "reembed/*")
         self._search(role, write=True)
         self._models(role)  # hosted generations and the gate's queries embed through providers
+        # the optional Approve step: the agent's approvals (records, e-mailed links)
+        self._table(role, "Agent", c.AGENT_TABLE, write=True, indexes=True)
+        self._send_email(role)
         stack = Stack.of(self)
         allow(
             role,
@@ -305,7 +310,7 @@ class Access(Construct):
             role,
             "SweepDecisions",
             ["states:SendTaskSuccess", "states:SendTaskFailure"],
-            [self.r.state_machine_arn],
+            [self.r.state_machine_arn, self.r.reembed_state_machine_arn],
         )
         self._table(role, "Agent", c.AGENT_TABLE, write=True, indexes=True)
         self._objects(role, "AgentObjects", c.AGENT_BUCKET, ["s3:GetObject"])

@@ -130,6 +130,12 @@ class DocketStack(Stack):
                 "DOCKET_SLACK_SECRET_NAME": slack.secret_name,
             },
             "docket-agent-tool": {"DOCKET_SLACK_SECRET_NAME": slack.secret_name},
+            # the rebuild's optional Approve step notifies as the agent's approvals do
+            "docket-reembed": {
+                "DOCKET_APPROVAL_BASE_URL": api.url,
+                "DOCKET_APPROVAL_LINK_SECRET_NAME": link.secret_name,
+                "DOCKET_SLACK_SECRET_NAME": slack.secret_name,
+            },
         }
         # model calls: the API answers within API Gateway's 29 s, so a hung provider must time
         # out early enough for the fallback; the agent's CallModel is retried by the state

@@ -82,8 +82,12 @@ def test_only_the_api_and_the_rebuild_drive_state_machines(synth: Synth) -> None
     machine = f"{c.AGENT_STATE_MACHINE}-{stage}"
     reembed = f"{c.REEMBED_STATE_MACHINE}-{stage}"
     for action in ("states:SendTaskSuccess", "states:SendTaskFailure"):
-        (arn,) = granted(synth, "docket-api", action)
-        assert json.dumps(arn).endswith(f':stateMachine:{machine}"]]}}'), arn
+        # a decision resumes an agent task or a rebuild waiting for its cutover's approval
+        for fn in ("docket-api", "docket-agent-approval"):
+            sent = sorted(
+                json.dumps(a).rsplit(":stateMachine:", 1)[1] for a in granted(synth, fn, action)
+            )
+            assert sent == [f'{machine}"]]}}', f'{reembed}"]]}}'], fn
         # the rebuild answers its own job's task token, on its own state machine only
         (arn,) = granted(synth, "docket-reembed", action)
         assert json.dumps(arn).endswith(f':stateMachine:{reembed}"]]}}'), arn
@@ -100,10 +104,6 @@ def test_only_the_api_and_the_rebuild_drive_state_machines(synth: Synth) -> None
     ]
     (arn,) = granted(synth, "docket-api", "states:StopExecution")
     assert f":execution:{machine}:*" in json.dumps(arn)
-    # the approval sweeper delivers decisions that never reached their task, on the agent's
-    for action in ("states:SendTaskSuccess", "states:SendTaskFailure"):
-        (arn,) = granted(synth, "docket-agent-approval", action)
-        assert json.dumps(arn).endswith(f':stateMachine:{machine}"]]}}'), arn
     for fn in WIRING.functions:
         if fn.name not in ("docket-api", "docket-reembed", "docket-agent-approval"):
             assert not any(
@@ -143,7 +143,8 @@ def test_extract_touches_its_own_resources_only(synth: Synth) -> None:
 
 def test_email_only_from_the_sender_identity(synth: Synth) -> None:
     senders = {fn.name for fn in WIRING.functions if granted(synth, fn.name, "ses:SendRawEmail")}
-    assert senders == {"docket-agent-tool", "docket-agent-approval"}
+    # the rebuild e-mails the links of its optional cutover approval
+    assert senders == {"docket-agent-tool", "docket-agent-approval", "docket-reembed"}
     (identity,) = set(
         json.dumps(r) for r in granted(synth, "docket-agent-tool", "ses:SendRawEmail")
     )
@@ -198,6 +199,7 @@ def test_only_the_functions_that_sign_or_post_read_the_approval_and_slack_secret
 
     assert reads("docket-api") == {link, slack}  # verifies links and Slack requests
     assert reads("docket-agent-approval") == {link, slack}  # signs links, posts to Slack
+    assert reads("docket-reembed") == {link, slack}  # the same, for a cutover's approval
     assert reads("docket-agent-tool") == {slack}  # post_slack_message
     for function in ("docket-extract", "docket-chunk", "docket-embed", "docket-agent-model"):
         assert reads(function) == set(), function

@@ -119,6 +119,13 @@ def test_the_rebuild_aborts_on_any_failure_and_waits_for_its_job() -> None:
     assert job["Resource"].endswith("lambda:invoke.waitForTaskToken")
     assert job["TimeoutSecondsPath"] == "$.config.job_timeout_seconds"
     assert found["Load"]["MaxConcurrency"] >= 1
+    # a person approves the cutover only when configured, and a denial aborts like a failure
+    (approve,) = found["Approve?"]["Choices"]
+    assert approve == {"Variable": "$.config.approve", "BooleanEquals": True, "Next": "Approve"}
+    assert found["Approve?"]["Default"] == "Cutover"
+    assert found["Approve"]["Resource"].endswith("lambda:invoke.waitForTaskToken")
+    assert found["Approve"]["TimeoutSecondsPath"] == "$.config.approval_timeout_seconds"
+    assert [c["Next"] for c in found["Approve"]["Catch"]] == ["Abort"]
     # a hosted model skips the job: each Load task embeds its shard through the provider
     (hosted,) = found["BatchJob?"]["Choices"]
     assert hosted == {

@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     reembed_gate_ndcg_drop: float = Field(default=0.01, ge=0.0, le=1.0)
     reembed_gate_recall_drop: float = Field(default=0.005, ge=0.0, le=1.0)
     # how long the gate waits for chunk writes still in flight before it counts a difference
+    # a person approves the cutover (the agent's approval mechanism: Slack, a signed e-mail link,
+    # the API), shown the gate's figures; off: the gate alone decides
+    reembed_approval: bool = False
     reembed_gate_settle_seconds: float = Field(default=30.0, ge=0.0, le=900.0)
     # the knowledge base's golden set (a BEIR folder, docket eval tune's format) and its tenant
     reembed_golden_dir: Path | None = None

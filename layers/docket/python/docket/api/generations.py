@@ -64,7 +64,7 @@ def index_status() -> dict[str, Any]:
 def rebuild(body: RebuildRequest) -> Response[Any]:
     import json
 
-    _admin()
+    caller = _admin()
     golden = None
     if body.golden_dir:
         golden = {
@@ -72,7 +72,9 @@ def rebuild(body: RebuildRequest) -> Response[Any]:
             "tenant": body.golden_tenant or "",
             "split": body.golden_split,
         }
-    generation = _service().start(body.model, golden=golden)
+    generation = _service().start(
+        body.model, golden=golden, requested_by=caller.subject, tenant=caller.tenant
+    )
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,

@@ -31,6 +31,8 @@ class Generation(BaseModel):
     gate: dict[str, Any] | None = None  # the gate's figures, recorded on the generation
     job: dict[str, str] | None = None  # the embedding job: name, and the task token it resumes
     golden: dict[str, str] | None = None  # the golden set the gate measures: dir, tenant, split
+    requested_by: str | None = None  # who started the rebuild (cannot approve its cutover too)
+    tenant: str | None = None  # theirs: where the cutover's approval is listed
     counts: dict[str, int] = Field(default_factory=dict)
     timings_s: dict[str, float] = Field(default_factory=dict)  # wall time of each stage
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -110,7 +110,14 @@ class RebuildService:
             "generations": [g.model_dump(mode="json", exclude={"job"}) for g in generations],
         }
 
-    def start(self, model: str, *, golden: dict[str, str] | None = None) -> Generation:
+    def start(
+        self,
+        model: str,
+        *,
+        golden: dict[str, str] | None = None,
+        requested_by: str | None = None,
+        tenant: str | None = None,
+    ) -> Generation:
         """Record the new generation (dual write starts here) and start its execution."""
         choice = model_choice(model)
         self._reap()
@@ -134,6 +141,8 @@ class RebuildService:
             state=GenerationState.BUILDING,
             stage="starting",
             golden=golden,
+            requested_by=requested_by,
+            tenant=tenant,
         )
         self.registry.begin(live, new)
         name = f"g{number}-{int(time.time())}"
@@ -142,7 +151,11 @@ class RebuildService:
                 name,
                 {
                     "generation": number,
-                    "config": {"job_timeout_seconds": self.settings.reembed_job_timeout_seconds},
+                    "config": {
+                        "job_timeout_seconds": self.settings.reembed_job_timeout_seconds,
+                        "approve": self.settings.reembed_approval,
+                        "approval_timeout_seconds": self.settings.approval_timeout_seconds,
+                    },
                 },
             )
         except Exception as exc:
@@ -174,6 +187,7 @@ class RebuildService:
             ),
             "catch_up": lambda: self.catch_up(number),
             "gate": lambda: self.gate(number),
+            "request_approval": lambda: self.request_approval(number, str(event["token"])),
             "cutover": lambda: self.cutover(number),
             "abort": lambda: self.abort(
                 number, str(event.get("error") or "Error"), str(event.get("cause") or "")
@@ -381,6 +395,45 @@ class RebuildService:
             if reasons:
                 raise GateFailed("the gate refused the generation: " + "; ".join(reasons))
             return figures
+
+    def request_approval(self, number: int, token: str) -> dict[str, Any]:
+        """Ask a person to approve the cutover (the agent's approvals: Slack, e-mailed link,
+        API), showing the gate's figures; their decision sends ``token`` back, and a denial
+        aborts the build. The one who started the rebuild cannot approve it (four eyes)."""
+        from datetime import timedelta
+
+        from docket.agent.factory import get_approval_service
+        from docket.agent.models import ApprovalRecord
+
+        with self._stage(number, "approve") as g:
+            gate = g.gate or {}
+            quality = gate.get("quality") or {}
+            summary = [("Generation", f"g{number}: {g.model}"), ("Chunks", str(gate.get("chunks")))]
+            for metric in ("ndcg@10", "recall@50"):
+                if quality:
+                    summary.append(
+                        (
+                            metric,
+                            f"{quality['live'][metric]:.4f} live → {quality['new'][metric]:.4f}",
+                        )
+                    )
+            now = datetime.now(UTC)
+            record = ApprovalRecord(
+                task_id=f"reembed_g{number}",
+                tenant=g.tenant or "admin",
+                execution_arn=g.execution or "",
+                step=number,
+                call_id="cutover",
+                tool="index_cutover",
+                arguments={"generation": number, "model": g.model, "gate": gate},
+                summary=summary,
+                requester=g.requested_by or "unknown",
+                task_token=token,
+                created_at=now,
+                expires_at=now + timedelta(seconds=self.settings.approval_timeout_seconds),
+            )
+            approval = get_approval_service().request(record)
+            return {"approval_id": approval.approval_id}
 
     def cutover(self, number: int) -> dict[str, Any]:
         with self._stage(number, "cutover"):
