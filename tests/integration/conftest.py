@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,16 +98,25 @@ def start_cloud(data_dir: Path, env: dict[str, str] | None = None) -> tuple[Loca
     return cloud, gateway
 
 
-@pytest.fixture(scope="module")
-def cloud_and_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCloud, Api]]:
-    cloud, gateway = start_cloud(
-        tmp_path_factory.mktemp("cloud"), env={"DOCKET_MAX_FILE_BYTES": str(2 * 1024 * 1024)}
-    )
+@contextmanager
+def running_cloud(
+    data_dir: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[LocalCloud, Api]]:
+    """A local cloud with its gateway and an API client, stopped on the way out."""
+    cloud, gateway = start_cloud(data_dir, env)
     try:
         yield cloud, Api(gateway.url)
     finally:
         gateway.stop()
         cloud.stop()
+
+
+@pytest.fixture(scope="module")
+def cloud_and_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCloud, Api]]:
+    with running_cloud(
+        tmp_path_factory.mktemp("cloud"), env={"DOCKET_MAX_FILE_BYTES": str(2 * 1024 * 1024)}
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

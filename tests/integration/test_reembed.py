@@ -15,7 +15,7 @@ import pytest
 
 from docket.local.cloud import LocalCloud
 
-from .conftest import Api, start_cloud
+from .conftest import Api, running_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -37,19 +37,15 @@ QUESTIONS = {
 
 @pytest.fixture(scope="module")
 def rebuild_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCloud, Api]]:
-    cloud, gateway = start_cloud(
+    with running_cloud(
         tmp_path_factory.mktemp("reembed"),
         env={
             "DOCKET_EMBEDDING_PRECISION": "fp32",
             "DOCKET_REEMBED_SHARD_CHUNKS": "2",  # several shards: Load's Map runs them in parallel
             "DOCKET_GENERATION_CACHE_SECONDS": "0",  # the query path sees a cutover at once
         },
-    )
-    try:
-        yield cloud, Api(gateway.url)
-    finally:
-        gateway.stop()
-        cloud.stop()
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from docket.local.cloud import LocalCloud
 
-from .conftest import Api, start_cloud
+from .conftest import Api, running_cloud
 from .test_reembed import DOCS, Admin, _ingest
 
 pytestmark = pytest.mark.integration
@@ -21,19 +21,15 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def approving_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCloud, Api]]:
-    cloud, gateway = start_cloud(
+    with running_cloud(
         tmp_path_factory.mktemp("reembed-approval"),
         env={
             "DOCKET_EMBEDDING_PRECISION": "fp32",
             "DOCKET_GENERATION_CACHE_SECONDS": "0",
             "DOCKET_REEMBED_APPROVAL": "true",
         },
-    )
-    try:
-        yield cloud, Api(gateway.url)
-    finally:
-        gateway.stop()
-        cloud.stop()
+    ) as running:
+        yield running
 
 
 def _wait_stage(admin: Admin, number: int, stage: str, timeout: float = 120) -> dict[str, Any]:
