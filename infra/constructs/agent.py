@@ -8,8 +8,6 @@ function learns its ARN from the name (agent_state_machine_arn) without a circul
 from __future__ import annotations
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ses as ses
@@ -18,6 +16,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from infra import constants as c
 from infra.constructs.nag import allow, tag_wiring
+from infra.constructs.schedule import every
 
 
 def state_machine_arn(scope: Construct, name: str) -> str:
@@ -46,17 +45,13 @@ class Agent(Construct):
         self.sender_identity_arn = self.sender.email_identity_arn
         # decisions recorded but never delivered to their task (a crash in between) are sent
         # within minutes, not left waiting for the approval timeout
-        self.sweep = events.Rule(
+        self.sweep = every(
             self,
             "ApprovalSweep",
+            rate=Duration.minutes(5),
+            function=functions["docket-agent-approval"],
+            event={"action": "sweep"},
             description="docket: deliver approval decisions that never reached their task",
-            schedule=events.Schedule.rate(Duration.minutes(5)),
-        )
-        self.sweep.add_target(
-            targets.LambdaFunction(
-                functions["docket-agent-approval"],
-                event=events.RuleTargetInput.from_object({"action": "sweep"}),
-            )
         )
         self.state_machines: dict[str, sfn.StateMachine] = {}
         for spec in wiring.state_machines:

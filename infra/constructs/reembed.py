@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
 from infra.constructs.nag import allow
+from infra.constructs.schedule import every
 
 PREFIX = "reembed/*"
 
@@ -89,14 +90,11 @@ class ReembedEvents(Construct):
         )
         self.rule.add_target(targets.LambdaFunction(function))
         # retired generations are deleted once their retention ends, even with no new cutover
-        self.cleanup = events.Rule(
+        self.cleanup = every(
             self,
             "Cleanup",
+            rate=Duration.days(1),
+            function=function,
+            event={"action": "cleanup"},
             description="docket: delete index generations retired longer than their retention",
-            schedule=events.Schedule.rate(Duration.days(1)),
-        )
-        self.cleanup.add_target(
-            targets.LambdaFunction(
-                function, event=events.RuleTargetInput.from_object({"action": "cleanup"})
-            )
         )

@@ -322,6 +322,7 @@ def get_query_service() -> QueryService:
     from docket.answer.factory import build_answerers
     from docket.embedding.factory import get_embedder
     from docket.generations.live import LiveGenerations, registry_for
+    from docket.generations.models import generation_key
     from docket.rerank.factory import get_reranker
     from docket.search.factory import get_index
     from docket.search.retrieval import retriever_for
@@ -332,7 +333,7 @@ def get_query_service() -> QueryService:
 
     def live_retriever() -> Any:
         _, live = generations.live()
-        key = (live.index_dir, live.opensearch_index_version, live.embedding_precision)
+        key = generation_key(live)
         if key not in retrievers:  # one per generation; a process sees few
             retrievers[key] = retriever_for(live, get_index(live), get_embedder(live))
         return retrievers[key]

@@ -147,5 +147,10 @@ def generation_settings(base: Settings, generation: Generation | None) -> Settin
     return base.model_copy(update=update) if update else base
 
 
+def generation_key(settings: Settings) -> tuple[Any, ...]:
+    """What tells one generation's settings from another's: its index and its model's weights."""
+    return (settings.index_dir, settings.opensearch_index_version, settings.embedding_precision)
+
+
 def index_dir_of(index_dir: Path, number: int) -> Path:
     return index_dir if number == 1 else index_dir.with_name(f"{index_dir.name}-g{number}")

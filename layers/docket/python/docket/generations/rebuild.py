@@ -31,6 +31,7 @@ from docket.generations.models import (
     MODELS,
     Generation,
     GenerationState,
+    generation_key,
     generation_settings,
     model_choice,
     model_of,
@@ -210,7 +211,7 @@ class RebuildService:
 
             targets = LiveGenerations(self.settings, self.registry).write_settings()
             mine = generation_settings(self.settings, self._get(number))
-            if not any(_same_target(t, mine) for t in targets):
+            if generation_key(mine) not in {generation_key(t) for t in targets}:
                 raise Conflict(f"generation {number} is not among the write targets")
             return {"targets": len(targets)}
 
@@ -221,13 +222,7 @@ class RebuildService:
 
         with self._stage(number, "snapshot") as g:
             size = self.settings.reembed_shard_chunks
-            with ThreadPoolExecutor(SCAN_SEGMENTS) as pool:
-                segments = list(
-                    pool.map(
-                        lambda s: list(self.chunks.scan(s, SCAN_SEGMENTS)), range(SCAN_SEGMENTS)
-                    )
-                )
-            records = sorted((c for seg in segments for c in seg), key=lambda c: c.chunk_id)
+            records = sorted(self._scan_all(), key=lambda c: c.chunk_id)
             shards: list[str] = []
             for start in range(0, len(records), size):
                 part = records[start : start + size]
@@ -303,9 +298,7 @@ class RebuildService:
             index, embedder = self._open(g)
             records = self._records(number, shard)
             if embed:
-                for start in range(0, len(records), LOAD_BLOCK):
-                    part = records[start : start + LOAD_BLOCK]
-                    index.upsert(part, embedder.embed_documents([embedding_input(c) for c in part]))
+                _embed_into(index, embedder, records)
                 index.commit()
                 return {"shard": shard, "loaded": len(records)}
             out = self.objects.get(self.bucket, f"{_prefix(number)}/output/{shard}.out")
@@ -325,11 +318,11 @@ class RebuildService:
 
     def catch_up(self, number: int) -> dict[str, Any]:
         with self._stage(number, "catch_up") as g:
-            _bulk_loading(self._open(g)[0], False)
+            index, embedder = self._open(g)
+            _bulk_loading(index, False)
             if g.job and g.job.get("ended"):  # Load ran between the job's end and now
                 timings = {**g.timings_s, "load": round(time.time() - float(g.job["ended"]), 3)}
                 self.registry.save(g.model_copy(update={"timings_s": timings}))
-            index, embedder = self._open(g)
             current = {(c.tenant, c.chunk_id): c for c in self._scan_all()}
             snapshot = {
                 (c.tenant, c.chunk_id): c
@@ -342,9 +335,7 @@ class RebuildService:
             stale = [
                 c for k, c in current.items() if k in held and k in snapshot and snapshot[k] != c
             ]
-            for start in range(0, len(missing), LOAD_BLOCK):
-                part = missing[start : start + LOAD_BLOCK]
-                index.upsert(part, embedder.embed_documents([embedding_input(c) for c in part]))
+            _embed_into(index, embedder, missing)
             by_tenant: dict[str, list[str]] = {}
             for tenant, chunk_id in extra:
                 by_tenant.setdefault(tenant, []).append(chunk_id)
@@ -400,8 +391,6 @@ class RebuildService:
         """Ask a person to approve the cutover (the agent's approvals: Slack, e-mailed link,
         API), showing the gate's figures; their decision sends ``token`` back, and a denial
         aborts the build. The one who started the rebuild cannot approve it (four eyes)."""
-        from datetime import timedelta
-
         from docket.agent.factory import get_approval_service
         from docket.agent.models import ApprovalRecord
 
@@ -570,6 +559,13 @@ class RebuildService:
         return [ChunkRecord.model_validate_json(line) for line in data.splitlines() if line]
 
 
+def _embed_into(index: Any, embedder: Any, records: list[ChunkRecord]) -> None:
+    """Embed ``records`` and write them to ``index``, LOAD_BLOCK at a time."""
+    for start in range(0, len(records), LOAD_BLOCK):
+        part = records[start : start + LOAD_BLOCK]
+        index.upsert(part, embedder.embed_documents([embedding_input(c) for c in part]))
+
+
 def _bulk_loading(index: Any, on: bool) -> None:
     """OpenSearch's load-time settings (the embedded index has none)."""
     switch = getattr(index, "bulk_loading", None)
@@ -581,14 +577,6 @@ def _onnx_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("onnxruntime") is not None
-
-
-def _same_target(a: Settings, b: Settings) -> bool:
-    return (a.index_dir, a.opensearch_index_version, a.embedding_precision) == (
-        b.index_dir,
-        b.opensearch_index_version,
-        b.embedding_precision,
-    )
 
 
 def _cause(cause: str) -> str:

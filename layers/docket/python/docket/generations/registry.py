@@ -277,33 +277,18 @@ class DynamoGenerationRegistry:
         items = [self._put(new, new=True)]
         if pointer.get("live") is None:
             items.append(self._put(first, new=True))
-            update = {
-                "UpdateExpression": "SET #l = :first, #b = :new, #n = :new",
-                "ConditionExpression": "attribute_not_exists(#l) AND attribute_not_exists(#b)",
-                "ExpressionAttributeValues": {
-                    ":first": {"N": str(first.number)},
-                    ":new": {"N": str(new.number)},
-                },
-            }
+            update = self._pointer_update(
+                "SET #l = :first, #b = :new, #n = :new",
+                "attribute_not_exists(#l) AND attribute_not_exists(#b)",
+                {":first": first.number, ":new": new.number},
+            )
         else:
-            update = {
-                "UpdateExpression": "SET #b = :new, #n = :new",
-                "ConditionExpression": "#l = :live AND attribute_not_exists(#b)",
-                "ExpressionAttributeValues": {
-                    ":new": {"N": str(new.number)},
-                    ":live": {"N": str(pointer["live"])},
-                },
-            }
-        items.append(
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": {"pk": {"S": POINTER}},
-                    "ExpressionAttributeNames": {"#l": "live", "#b": "building", "#n": "last"},
-                    **update,
-                }
-            }
-        )
+            update = self._pointer_update(
+                "SET #b = :new, #n = :new",
+                "#l = :live AND attribute_not_exists(#b)",
+                {":new": new.number, ":live": int(pointer["live"])},
+            )
+        items.append(update)
         building = pointer.get("building")
         self._transact(
             items,
@@ -336,7 +321,7 @@ class DynamoGenerationRegistry:
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": {
                     k: v
-                    for k, v in (("#l", "live"), ("#b", "building"))
+                    for k, v in (("#l", "live"), ("#b", "building"), ("#n", "last"))
                     if k in expression or k in condition
                 },
                 "ExpressionAttributeValues": {k: {"N": str(v)} for k, v in values.items()},
