@@ -191,6 +191,9 @@ class FakeIndex:
             1 for c in self.chunks.values() if (c.tenant, c.document_id) == (tenant, document_id)
         )
 
+    def chunk_keys(self) -> set[tuple[str, str]]:
+        return {(c.tenant, c.chunk_id) for c in self.chunks.values()}
+
     def _visible(self, c: ChunkRecord, flt: SearchFilter) -> bool:
         return c.tenant == flt.tenant and (not c.acl_groups or bool(set(c.acl_groups) & flt.groups))
 

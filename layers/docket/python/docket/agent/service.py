@@ -203,6 +203,20 @@ class AgentService:
             self._stop_execution(task.execution_arn, f"stopped by {principal.subject}")
         return task
 
+    def end_unfinished(self, reason: str) -> int:
+        """End every task whose execution is gone (the local cloud's executions live in memory
+        and die with it): failed, with ``reason``, and its pending approvals cancelled. Ending
+        rather than resuming keeps the rule that no side effect runs twice."""
+        ended = 0
+        for task in self.store.unfinished():
+            failed = task.model_copy(
+                update={"status": "failed", "error": reason, "finished_at": utcnow()}
+            )
+            if self.store.save(failed, unless_terminal=True):
+                self.approvals.cancel_for_task(task.task_id)
+                ended += 1
+        return ended
+
     def _stop_execution(self, execution_arn: str, cause: str) -> None:
         for attempt in range(4):
             try:

@@ -102,6 +102,21 @@ class TaskStore:
             raise _wrap(exc, "save task") from exc
         return True
 
+    def unfinished(self) -> list[TaskRecord]:
+        """Every tenant's tasks not yet ended (a Scan: for recovery after a crash, not requests)."""
+        tasks: list[TaskRecord] = []
+        try:
+            for page in self._ddb.get_paginator("scan").paginate(
+                TableName=self.table_name,
+                FilterExpression="sk = :task AND #t = :no",
+                ExpressionAttributeNames={"#t": "terminal"},
+                ExpressionAttributeValues={":task": {"S": "TASK"}, ":no": {"BOOL": False}},
+            ):
+                tasks += [TaskRecord.model_validate_json(i["record"]["S"]) for i in page["Items"]]
+        except Exception as exc:
+            raise _wrap(exc, "scan unfinished tasks") from exc
+        return tasks
+
     # --- the timeline ---------------------------------------------------------------------------
 
     def record_step(self, step: StepRecord) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,12 +36,11 @@ from docket.generations.models import (
     model_of,
 )
 from docket.generations.registry import GenerationRegistry
+from docket.ingest.reconcile import EMBED_BLOCK, ChunkSource, embed_into, scan_chunks
 from docket.models import ChunkRecord
 from docket.observability import logger
 
 # Chunks per index write while loading (the embedded index commits once per shard).
-LOAD_BLOCK = 500
-SCAN_SEGMENTS = 4
 
 
 class GateFailed(DocketError):
@@ -53,12 +51,6 @@ class GateFailed(DocketError):
 class EmbedJobFailed(DocketError):
     code = "embed_job_failed"
     permanent = True
-
-
-class ChunkSource(Protocol):
-    def scan(self, segment: int, segments: int) -> Iterator[ChunkRecord]:
-        """One segment of a parallel scan of every tenant's chunks."""
-        ...
 
 
 class Objects(Protocol):
@@ -222,7 +214,7 @@ class RebuildService:
 
         with self._stage(number, "snapshot") as g:
             size = self.settings.reembed_shard_chunks
-            records = sorted(self._scan_all(), key=lambda c: c.chunk_id)
+            records = sorted(scan_chunks(self.chunks), key=lambda c: c.chunk_id)
             shards: list[str] = []
             for start in range(0, len(records), size):
                 part = records[start : start + size]
@@ -298,7 +290,7 @@ class RebuildService:
             index, embedder = self._open(g)
             records = self._records(number, shard)
             if embed:
-                _embed_into(index, embedder, records)
+                embed_into(index, embedder, records)
                 index.commit()
                 return {"shard": shard, "loaded": len(records)}
             out = self.objects.get(self.bucket, f"{_prefix(number)}/output/{shard}.out")
@@ -310,8 +302,8 @@ class RebuildService:
             for record, (chunk_id, _) in zip(records, vectors, strict=True):
                 if record.chunk_id != chunk_id:
                     raise EmbedJobFailed(f"{shard}.out is out of order at chunk {chunk_id}")
-            for start in range(0, len(records), LOAD_BLOCK):
-                block = slice(start, start + LOAD_BLOCK)
+            for start in range(0, len(records), EMBED_BLOCK):
+                block = slice(start, start + EMBED_BLOCK)
                 index.upsert(records[block], np.stack([v for _, v in vectors[block]]))
             index.commit()
             return {"shard": shard, "loaded": len(records)}
@@ -323,7 +315,7 @@ class RebuildService:
             if g.job and g.job.get("ended"):  # Load ran between the job's end and now
                 timings = {**g.timings_s, "load": round(time.time() - float(g.job["ended"]), 3)}
                 self.registry.save(g.model_copy(update={"timings_s": timings}))
-            current = {(c.tenant, c.chunk_id): c for c in self._scan_all()}
+            current = {(c.tenant, c.chunk_id): c for c in scan_chunks(self.chunks)}
             snapshot = {
                 (c.tenant, c.chunk_id): c
                 for shard in self._shards(number)
@@ -335,7 +327,7 @@ class RebuildService:
             stale = [
                 c for k, c in current.items() if k in held and k in snapshot and snapshot[k] != c
             ]
-            _embed_into(index, embedder, missing)
+            embed_into(index, embedder, missing)
             by_tenant: dict[str, list[str]] = {}
             for tenant, chunk_id in extra:
                 by_tenant.setdefault(tenant, []).append(chunk_id)
@@ -534,7 +526,7 @@ class RebuildService:
         passed; what remains after that is a failure."""
         deadline = time.monotonic() + self.settings.reembed_gate_settle_seconds
         while True:
-            table = {(c.tenant, c.chunk_id) for c in self._scan_all()}
+            table = {(c.tenant, c.chunk_id) for c in scan_chunks(self.chunks)}
             held = index.chunk_keys()
             missing, extra = table - held, held - table
             if (not missing and not extra) or time.monotonic() >= deadline:
@@ -544,26 +536,12 @@ class RebuildService:
     def _quality(self, settings: Settings, golden: dict[str, str]) -> dict[str, float]:
         return quality(settings, golden, *self._open_settings(settings))
 
-    def _scan_all(self) -> list[ChunkRecord]:
-        with ThreadPoolExecutor(SCAN_SEGMENTS) as pool:
-            parts = pool.map(
-                lambda s: list(self.chunks.scan(s, SCAN_SEGMENTS)), range(SCAN_SEGMENTS)
-            )
-            return [c for part in parts for c in part]
-
     def _shards(self, number: int) -> list[str]:
         return [f"part-{i:05d}.jsonl" for i in range(self._get(number).counts.get("shards", 0))]
 
     def _records(self, number: int, shard: str) -> list[ChunkRecord]:
         data = self.objects.get(self.bucket, f"{_prefix(number)}/records/{shard}")
         return [ChunkRecord.model_validate_json(line) for line in data.splitlines() if line]
-
-
-def _embed_into(index: Any, embedder: Any, records: list[ChunkRecord]) -> None:
-    """Embed ``records`` and write them to ``index``, LOAD_BLOCK at a time."""
-    for start in range(0, len(records), LOAD_BLOCK):
-        part = records[start : start + LOAD_BLOCK]
-        index.upsert(part, embedder.embed_documents([embedding_input(c) for c in part]))
 
 
 def _bulk_loading(index: Any, on: bool) -> None:

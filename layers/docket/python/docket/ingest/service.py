@@ -221,7 +221,12 @@ class IngestService:
                 return self._update_acl(new)
             return "ignored"
         text_changed = new.text_key is not None and (
-            old is None or old.text_key != new.text_key or old.status == DocumentStatus.FAILED
+            old is None
+            or old.text_key != new.text_key
+            or old.status == DocumentStatus.FAILED
+            # the same bytes uploaded again while an earlier run was cut short: extraction wrote
+            # a fresh record (no chunk count yet), and chunking is idempotent
+            or (new.chunk_count is None and old.updated_at != new.updated_at)
         )
         if text_changed and new.status == DocumentStatus.PENDING:
             return self._rechunk(new)
@@ -349,7 +354,7 @@ class IngestService:
                 target.delete_document(tenant, document_id)
             target.commit()
         for key in sorted(touched):
-            if self._finalize(index, records.get(key)):
+            if self.finalize(index, records.get(key)):
                 outcome.finalized.append(key[1])
         logger.info(
             "indexed chunks",
@@ -427,7 +432,7 @@ class IngestService:
             return []
         return changes
 
-    def _finalize(self, index: Any, doc: DocumentRecord | None) -> bool:
+    def finalize(self, index: Any, doc: DocumentRecord | None) -> bool:
         """Mark a pending document indexed once the index holds all of its chunks."""
         if doc is None or doc.status != DocumentStatus.PENDING or doc.chunk_count is None:
             return False

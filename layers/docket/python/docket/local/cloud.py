@@ -100,6 +100,8 @@ class LocalCloud:
         self.extra_env = env or {}
         self.batch_sizes = batch_sizes or {}
         self.persist = persist
+        # how soon after a write the state is saved (kill -9 loses at most about this much)
+        self.snapshot_seconds = float(os.environ.get("DOCKET_LOCAL_SNAPSHOT_SECONDS", "2"))
         self.verbose = verbose
         self.queue_urls: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
@@ -156,6 +158,7 @@ class LocalCloud:
         from docket.local import moto_speedups
 
         moto_speedups.apply()
+        state.track_writes()
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         aws.reset_clients()
@@ -316,7 +319,7 @@ class LocalCloud:
         self._create_state_machines(role)
         self._create_agent_sinks()
         if self.persist:
-            state.requeue_pending(self, s3, ddb)
+            self._recover()
 
     def _create_state_machines(self, role: str) -> None:
         import json
@@ -351,6 +354,25 @@ class LocalCloud:
 
         settings = get_settings()
         aws.client("ses").verify_email_identity(EmailAddress=settings.email_sender)
+
+    def _recover(self) -> None:
+        """Repair what a crash or a stop in the middle of work left behind: a ``kill -9`` loses
+        the writes since the last snapshot while the index on disk keeps its own, and the
+        executions of the emulated Step Functions do not outlive the process."""
+        from docket import aws
+        from docket.agent.factory import get_agent_service
+        from docket.ingest.factory import get_ingest_service
+        from docket.ingest.reconcile import reconcile
+
+        repairs = reconcile(get_ingest_service())
+        if repairs.any():
+            log.warning("repaired the index against the tables: %s", vars(repairs))
+        ended = get_agent_service().end_unfinished(
+            "interrupted: the local cloud stopped while the task ran; start it again"
+        )
+        if ended:
+            log.warning("ended %d agent tasks the stop interrupted", ended)
+        state.requeue_pending(self, aws.client("s3"), aws.client("dynamodb"))
 
     def _sweep_approvals(self) -> None:
         """Decisions a stopped local cloud recorded but never delivered (its executions are gone
@@ -439,16 +461,24 @@ class LocalCloud:
             self.data_dir / "state", aws.client("s3"), aws.client("dynamodb"), self.wiring
         )
 
-    def _snapshot_loop(self, every: float = 30.0) -> None:
-        last = -1
-        while not self._stopping.wait(every):
-            work = sum(p.records for p in self.pollers)
-            if work != last and all(p.idle() for p in self.pollers):
-                try:
-                    self.snapshot()
-                    last = work
-                except Exception:
-                    log.exception("snapshot failed")
+    def _snapshot_loop(self) -> None:
+        """Snapshot soon after writes, busy or not, so a crash loses only the last seconds;
+        spaced to at least ten times the last snapshot's duration, so it never costs the
+        pipeline more than a tenth of a core."""
+        saved = state.writes()
+        took = 0.0
+        last = time.monotonic()
+        while not self._stopping.wait(0.5):
+            now = time.monotonic()
+            if state.writes() == saved or now - last < max(self.snapshot_seconds, 10 * took):
+                continue
+            saved = state.writes()
+            try:
+                self.snapshot()
+            except Exception:
+                log.exception("snapshot failed")
+            last = time.monotonic()
+            took = last - now
 
 
 PIPELINE_DLQ_NAME = PIPELINE_DLQ
