@@ -36,6 +36,8 @@ def _client(service: str, region: str | None, endpoint_url: str | None) -> Any:
 
     region = region or get_settings().region
     config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
+    if service == "s3":  # presigned URLs too: Signature Version 2 is deprecated
+        config = config.merge(Config(signature_version="s3v4"))
     with _lock:  # boto3 session client creation is not thread-safe
         return _session().client(
             service, region_name=region, endpoint_url=endpoint_url, config=config

@@ -152,6 +152,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cloud.start(s3_port=args.s3_port or args.port + 1)
     gateway = Gateway(cloud, port=args.port).start()
     print(f"docket local cloud: API {gateway.url}  S3 {cloud.s3_endpoint}  data {cloud.data_dir}")
+    print(
+        f"AWS endpoint {cloud.s3_endpoint} takes SigV4 signed with the key in "
+        f"{cloud.data_dir / 'credentials.json'}"
+    )
     print("Ctrl-C to stop", flush=True)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from docket.local import runtime, state
+from docket.local import runtime, sigv4, state
 from docket.local.pollers import Poller, SqsPoller, StreamPoller
 from docket.local.wiring import (
     AGENT_STATE_MACHINE,
@@ -96,6 +96,7 @@ class LocalCloud:
                 ),
             )
         self.wiring = wiring
+        self.credentials = sigv4.local_credentials(self.data_dir)
         self.region = region
         self.extra_env = env or {}
         self.batch_sizes = batch_sizes or {}
@@ -120,8 +121,9 @@ class LocalCloud:
 
     def environment(self) -> dict[str, str]:
         env = {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            # the data directory's own key: the endpoint on port+1 checks signatures against it
+            "AWS_ACCESS_KEY_ID": self.credentials[0],
+            "AWS_SECRET_ACCESS_KEY": self.credentials[1],
             "AWS_SECURITY_TOKEN": "testing",
             "AWS_SESSION_TOKEN": "testing",
             "AWS_DEFAULT_REGION": self.region,
@@ -161,6 +163,8 @@ class LocalCloud:
         state.track_writes()
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
+        # moto puts its well-known fake keys in the environment; presigned URLs must carry ours
+        os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = self.credentials
         aws.reset_clients()
         reset_settings()
         self.runtime = runtime.FunctionRuntime(functions_dir(), self.wiring.functions, self.region)
@@ -227,11 +231,11 @@ class LocalCloud:
     # -- resources -----------------------------------------------------------------------------
 
     def _start_s3_server(self, port: int) -> None:
-        from moto.server import ThreadedMotoServer
-
         if not self.verbose:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
-        self._s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._s3_server = _signed_moto_server(
+            {self.credentials[0]: self.credentials[1]}, ip_address="127.0.0.1", port=port
+        )
         self._s3_server.start()
         self.s3_endpoint = f"http://127.0.0.1:{port}"
         os.environ["DOCKET_S3_PUBLIC_ENDPOINT"] = self.s3_endpoint
@@ -482,6 +486,26 @@ class LocalCloud:
 
 
 PIPELINE_DLQ_NAME = PIPELINE_DLQ
+
+
+def _signed_moto_server(secrets_by_key: dict[str, str], ip_address: str, port: int) -> Any:
+    from moto.server import DomainDispatcherApplication, ThreadedMotoServer, create_backend_app
+    from werkzeug.serving import make_server
+
+    class SignedMotoServer(ThreadedMotoServer):
+        """moto's server behind ``SigV4Guard``: unsigned or mis-signed requests get 403."""
+
+        def _server_entry(self) -> None:
+            from moto.server import MotoRequestHandler  # type: ignore[attr-defined]
+
+            app = sigv4.SigV4Guard(DomainDispatcherApplication(create_backend_app), secrets_by_key)
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return SignedMotoServer(ip_address=ip_address, port=port, verbose=False)
 
 
 def _placeholder_zip() -> bytes:
