@@ -318,3 +318,27 @@ def test_a_document_deleted_while_its_chunks_are_embedded_leaves_the_index(env):
     drain(service, docs, chunks)
     # Then the chunks are gone from the index again when the batch ends
     assert index.count_document("acme", doc_id) == 0
+
+
+def test_chunks_the_table_refuses_fail_the_document_instead_of_leaving_it_pending(env):
+    from docket.errors import StoreRejected
+
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    real_put_many = chunks.put_many
+
+    def put_many(batch):
+        real_put_many(batch[:1])  # the first item went in, the next is refused for good
+        raise StoreRejected("chunks table batch write: Item size has exceeded the maximum")
+
+    chunks.put_many = put_many
+    key = upload(blobs, "a.txt", b"one\n\ntwo")
+    service.on_object_created(BUCKET, key)
+    drain(service, docs, chunks)
+    doc = docs.get("acme", document_id_for("acme", "a.txt"))
+    # Then the document ends failed with the table's reason, nothing of it stays indexed,
+    # and the dead-letter queue says why
+    assert doc.status == DocumentStatus.FAILED and doc.reason_code == "store_rejected"
+    assert "maximum" in doc.reason
+    assert index.count_document("acme", doc.document_id) == 0
+    assert chunks.list_for_document("acme", doc.document_id) == []
+    assert [m["reason_code"] for m in dlq.messages] == ["store_rejected"]

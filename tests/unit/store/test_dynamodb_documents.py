@@ -117,3 +117,28 @@ def test_the_codec_refuses_numbers_dynamodb_cannot_hold() -> None:
 
     with pytest.raises(ValueError, match="nan"):
         codec.to_item({"x": float("nan")})
+
+
+def test_a_write_the_table_refuses_is_permanent_and_an_outage_is_not(
+    store: DynamoDocumentStore, monkeypatch: Any
+) -> None:
+    from docket.errors import StoreRejected, StoreUnavailable
+
+    # Given a record over DynamoDB's 400 KB item limit: no retry can store it
+    huge = doc("acme", 1).model_copy(update={"title": "x" * 450_000})
+    with pytest.raises(StoreRejected) as rejected:
+        store.put(huge)
+    assert rejected.value.permanent
+    # while a throttled or unreachable table is worth retrying
+    from botocore.exceptions import ClientError
+
+    def throttled(**_: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+            "PutItem",
+        )
+
+    monkeypatch.setattr(store._ddb, "put_item", throttled)
+    with pytest.raises(StoreUnavailable) as unavailable:
+        store.put(doc("acme", 2))
+    assert not unavailable.value.permanent

@@ -103,6 +103,14 @@ class StoreUnavailable(DocketError):
     code = "store_unavailable"
 
 
+class StoreRejected(DocketError):
+    """The table refused the write itself (an item over DynamoDB's 400 KB, an invalid
+    attribute): sending the same write again cannot succeed."""
+
+    code = "store_rejected"
+    permanent = True
+
+
 class ProviderError(DocketError):
     """An LLM provider failed (throttled, timed out, refused, answered nonsense).
 

@@ -274,7 +274,15 @@ class IngestService:
             doc.tenant, doc.document_id, expect_hash=doc.content_hash, chunk_count=len(wanted)
         ):
             return "superseded"
-        self.chunks.put_many(to_put)
+        try:
+            self.chunks.put_many(to_put)
+        except DocketError as exc:
+            if not exc.permanent:
+                raise  # transient: the stream retries the record
+            # the table refuses these chunks for good: fail the document, which drops the chunks
+            # already written, rather than leave it pending forever
+            self._fail(doc, exc, self.settings.documents_bucket, doc.s3_key or "")
+            return "failed"
         self.chunks.delete_many(doc.tenant, doc.document_id, stale)
         new_ids = sum(1 for c in to_put if c.chunk_id not in existing)
         logger.info(

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from docket import aws
-from docket.errors import StoreUnavailable
+from docket.errors import StoreRejected, StoreUnavailable
 from docket.models import ChunkRecord, DocumentRecord, utcnow
 
 
@@ -78,7 +78,14 @@ def _from_dynamo(value: Any) -> Any:
 codec = _Codec()
 
 
-def _wrap(exc: Exception, what: str) -> StoreUnavailable:
+# Errors DynamoDB gives for the request itself: retrying it cannot help.
+_REJECTIONS = {"ValidationException", "ItemCollectionSizeLimitExceededException"}
+
+
+def _wrap(exc: Exception, what: str) -> StoreUnavailable | StoreRejected:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    if code in _REJECTIONS:
+        return StoreRejected(f"{what}: {exc}")
     return StoreUnavailable(f"{what}: {exc}")
 
 
