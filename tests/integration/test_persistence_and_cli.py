@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from docket import cli
+from docket.models import document_id_for
 
 from .conftest import Api, start_cloud
 
@@ -57,12 +58,23 @@ def test_cli_ingest_ask_list_show_delete(
             "# Bees\n\nHoneybees communicate the direction of flowers with a waggle dance."
         )
         (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
-        # ingest: a per-file summary and a non-zero exit code because one file failed
-        rc = cli.main(["ingest", str(folder), *url, "--acl", "science"])
+        # ingest: a per-file summary and a non-zero exit code because one file failed; --acl
+        # takes one value (the paths after it stay paths); piped, the rows are whole and
+        # tab-separated
+        rc = cli.main(["ingest", "--acl", "science", str(folder), *url])
         out = capsys.readouterr().out
         assert rc == 1
-        assert "kb/bees.md" in out and "indexed" in out and "failed" in out
+        rows = [line.split("\t") for line in out.splitlines() if "\t" in line]
+        assert rows[0] == ["source", "document", "status", "chunks", "reason"]
+        by_source = {r[0]: r for r in rows[1:]}
+        assert by_source["kb/bees.md"][1] == document_id_for("clitenant", "kb/bees.md")
+        assert by_source["kb/bees.md"][2] == "indexed" and by_source["kb/broken.pdf"][2] == "failed"
         assert "1 indexed, 1 failed" in out
+        # a file still being indexed when --timeout ends is not counted as failed
+        (tmp_path / "late.txt").write_text("Bumblebees can fly in colder weather than honeybees.")
+        rc = cli.main(["ingest", str(tmp_path / "late.txt"), *url, "--timeout", "0", "--acl", "x"])
+        out = capsys.readouterr().out
+        assert rc == 1 and "0 indexed, 0 failed, 1 still indexing" in out
         # ask --json: the API's body with citations carrying the documented fields
         rc = cli.main(
             [
@@ -111,9 +123,12 @@ def test_cli_ingest_ask_list_show_delete(
         cloud.stop()
 
 
-def test_cli_reports_unreachable_api(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = cli.main(["ask", "hello", "--url", "http://127.0.0.1:9", "--token", "x"])
-    assert rc == 2 and "cannot reach" in capsys.readouterr().err
+@pytest.mark.parametrize("token", [["--token", "x"], []], ids=["token", "local-token"])
+def test_cli_reports_unreachable_api(token: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # with no --token the CLI first asks the local gateway for one: that must not trace back
+    rc = cli.main(["ask", "hello", "--url", "http://127.0.0.1:9", *token])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot reach" in err and "Traceback" not in err
 
 
 def test_event_sources_deliver_configured_batches(tmp_path: Path) -> None:

@@ -155,3 +155,33 @@ def test_a_body_nested_too_deep_is_400_not_500(services, opener: str) -> None:
     event["body"] = opener * 100_000 + "1" + closer * 100_000
     status, body = call(event)
     assert status == 400 and body["error"]["code"] == "invalid_json"
+
+
+def test_a_pending_document_shows_how_many_of_its_chunks_are_indexed(services) -> None:
+    """What ``docket ingest`` shows as progress on a long file."""
+    from docket.models import ChunkRecord
+
+    docs, _, index = services
+    _, created = call(load_event("apigw_create_document"))
+    document_id = created["document_id"]
+    docs.update("acme", document_id, chunk_count=3)
+    chunk = ChunkRecord(
+        tenant="acme",
+        document_id=document_id,
+        chunk_id="chk_" + "1" * 32,
+        ordinal=0,
+        text="one",
+        page_start=1,
+        page_end=1,
+        source="reports/q3 summary.txt",
+        token_count=1,
+    )
+    index.upsert([chunk], FakeEmbedder().embed_documents(["one"]))
+    event = load_event("apigw_get_document")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/documents/{document_id}"
+    status, body = call(event)
+    assert status == 200 and body["status"] == "pending"
+    assert (body["chunk_count"], body["indexed_chunks"]) == (3, 1)
+    # once indexed, the record speaks for itself
+    docs.update("acme", document_id, status=DocumentStatus.INDEXED)
+    assert call(event)[1]["indexed_chunks"] is None

@@ -61,7 +61,12 @@ class Client:
                 claims["subject"] = self.subject
             if self.scopes:
                 claims["scopes"] = self.scopes
-            resp = self.http.post("/_local/token", json=claims)
+            import httpx
+
+            try:
+                resp = self.http.post("/_local/token", json=claims)
+            except httpx.HTTPError as exc:
+                raise CliError(f"cannot reach {self.url}: {exc}") from exc
             if resp.status_code != 200:
                 raise CliError(
                     f"no --token given and {self.url} issued no development token "
@@ -234,8 +239,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     pending[body["document_id"]] = source
                     status[source] = {"status": "pending", "document_id": body["document_id"]}
             progress.advance(up)
+        # progress in chunks, so a 300-page PDF moves as its chunks are indexed; a document whose
+        # chunk count is not known yet (still being extracted) counts as one
         idx = progress.add_task("indexing", total=len(files))
-        progress.update(idx, completed=len(files) - len(pending))
+        chunks: dict[str, tuple[int, int]] = {}  # document id -> (indexed, expected)
         deadline = time.monotonic() + args.timeout
         while pending and time.monotonic() < deadline:
             for doc_id, source in list(pending.items()):
@@ -243,32 +250,73 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 if resp.status_code != 200:
                     continue
                 doc = resp.json()
+                expected = doc.get("chunk_count") or 0
                 if doc["status"] in TERMINAL:
                     status[source] = doc
                     del pending[doc_id]
-                    progress.advance(idx)
+                    chunks[doc_id] = (max(expected, 1), max(expected, 1))
+                elif expected:
+                    chunks[doc_id] = (doc.get("indexed_chunks") or 0, expected)
+            units = [
+                chunks.get(doc_id, (0, 1) if doc_id in pending else (1, 1))
+                for doc_id in (str(status[source].get("document_id")) for _, source in files)
+            ]
+            done, total = sum(d for d, _ in units), sum(e for _, e in units)
+            waiting = sum(1 for doc_id in pending if doc_id not in chunks)
+            progress.update(
+                idx,
+                completed=done,
+                total=total,
+                description=(
+                    f"indexing {len(files) - len(pending)}/{len(files)} documents"
+                    + (f", {waiting} being extracted" if waiting else "")
+                    + "; chunks"
+                ),
+            )
             if pending:
                 time.sleep(0.25)
-    table = Table(title=f"ingested into tenant {client.tenant}")
-    for col in ("source", "document", "status", "chunks", "reason"):
-        table.add_column(col)
-    failed = 0
+    rows = []
+    failed = timed_out = 0
     for _, source in files:
         doc = status[source]
         st = doc.get("status", "?")
         if source in pending.values():
-            st = "timeout"
-        failed += st != "indexed"
-        table.add_row(
-            source,
-            doc.get("document_id", "-"),
-            st,
-            str(doc.get("chunk_count") or 0),
-            doc.get("reason") or "",
+            st = "indexing"  # not failed: it goes on in the background
+            timed_out += 1
+        elif st != "indexed":
+            failed += 1
+        reason = doc.get("reason") or ""
+        if st == "indexing":
+            reason = f"still indexing after {args.timeout:g}s; see `docket docs show`"
+        rows.append(
+            (source, doc.get("document_id", "-"), st, str(doc.get("chunk_count") or 0), reason)
         )
-    Console().print(table)
-    print(f"{len(files) - failed} indexed, {failed} failed")
-    return 1 if failed else 0
+    columns = ("source", "document", "status", "chunks", "reason")
+    if sys.stdout.isatty():
+        table = Table(title=f"ingested into tenant {client.tenant}")
+        for col in columns:
+            # ids are never cut: they are what the other commands take
+            table.add_column(col, no_wrap=col == "document", overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    else:  # piped: one tab-separated line per file, whole
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join(row))
+    summary = f"{len(files) - failed - timed_out} indexed, {failed} failed"
+    if timed_out:
+        summary += f", {timed_out} still indexing"
+    print(summary)
+    return 1 if failed or timed_out else 0
+
+
+def _group_list(value: str) -> list[str]:
+    """``--groups a,b`` (or repeated): one value per flag, so the paths after it stay paths."""
+    groups = [g.strip() for g in value.split(",") if g.strip()]
+    if not groups:
+        raise argparse.ArgumentTypeError("give at least one group name")
+    return groups
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -643,7 +691,14 @@ def build_parser() -> argparse.ArgumentParser:
             "a deployed API takes the tenant from --token",
         )
         if groups:
-            p.add_argument("--groups", nargs="+", default=[], metavar="G", help="caller's groups")
+            p.add_argument(
+                "--groups",
+                type=_group_list,
+                action="extend",
+                default=[],
+                metavar="G[,G...]",
+                help="caller's groups (repeat or separate with commas)",
+            )
         p.add_argument(
             "--as",
             dest="subject",
@@ -681,7 +736,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     client_opts(p)
     p.add_argument(
-        "--acl", nargs="+", default=[], metavar="GROUP", help="groups that may read them"
+        "--acl",
+        type=_group_list,
+        action="extend",
+        default=[],
+        metavar="G[,G...]",
+        help="groups that may read them (repeat or separate with commas)",
     )
     p.add_argument(
         "--timeout", type=float, default=1800, help="seconds to wait for indexing (%(default)s)"

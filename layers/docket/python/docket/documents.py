@@ -8,7 +8,14 @@ from typing import Any, Protocol
 from docket.config import Settings
 from docket.errors import Forbidden, NotFound
 from docket.ingest.keys import normalise_source, object_key
-from docket.models import DocumentRecord, DocumentStatus, Principal, document_id_for, utcnow
+from docket.models import (
+    DocumentRecord,
+    DocumentStatus,
+    DocumentView,
+    Principal,
+    document_id_for,
+    utcnow,
+)
 from docket.store.ports import BlobStore, DocumentStore
 
 
@@ -117,6 +124,14 @@ class DocumentService:
                 )
             raise NotFound(f"document {document_id} not found")
         return doc
+
+    def view(self, principal: Principal, document_id: str) -> DocumentView:
+        """``get``, with the chunks indexed so far while the document is pending."""
+        doc = self.get(principal, document_id)
+        indexed = None
+        if doc.status == DocumentStatus.PENDING and doc.chunk_count:
+            indexed = self.index.count_document(doc.tenant, doc.document_id)
+        return DocumentView(**doc.model_dump(), indexed_chunks=indexed)
 
     def list(self, principal: Principal) -> list[DocumentRecord]:
         visible = (d for d in self.documents.list(principal.tenant) if self._visible(principal, d))

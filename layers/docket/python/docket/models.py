@@ -113,6 +113,15 @@ class DocumentRecord(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class DocumentView(DocumentRecord):
+    """A document as ``GET /documents/{id}`` shows it: the record, and while it is pending, how
+    many of its chunks the index already holds (progress on a long file)."""
+
+    indexed_chunks: int | None = Field(
+        default=None, description="chunks indexed so far, while the document is pending"
+    )
+
+
 class ChunkDraft(BaseModel):
     """A chunk as the chunker produces it, before it is tied to a document version."""
 

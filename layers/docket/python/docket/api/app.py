@@ -21,7 +21,7 @@ from docket import errors
 from docket.api import sse, streaming
 from docket.auth import principal_from_event
 from docket.config import get_settings
-from docket.models import DocumentRecord, GroupName, Principal
+from docket.models import DocumentRecord, DocumentView, GroupName, Principal
 from docket.observability import logger
 from docket.query import QueryDone, QueryEvent, QueryRequest, QueryResponse
 
@@ -191,8 +191,8 @@ def list_documents() -> DocumentList:
 
 
 @app.get("/documents/<document_id>")
-def get_document(document_id: DocId) -> DocumentRecord:
-    return documents().get(principal(), document_id)  # type: ignore[no-any-return]
+def get_document(document_id: DocId) -> DocumentView:
+    return documents().view(principal(), document_id)  # type: ignore[no-any-return]
 
 
 @app.delete("/documents/<document_id>")
