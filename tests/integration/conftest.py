@@ -61,8 +61,13 @@ class Api:
     def upload(
         self, source: str, data: bytes, tenant: str = "acme", acl: list[str] | None = None
     ) -> str:
+        # as a member of the groups it is restricted to (only they may restrict it so)
         resp = self.call(
-            "POST", "/documents", tenant, json={"source": source, "acl_groups": acl or []}
+            "POST",
+            "/documents",
+            tenant,
+            tuple(acl or ()),
+            json={"source": source, "acl_groups": acl or []},
         )
         assert resp.status_code == 201, resp.text
         body = resp.json()

@@ -185,3 +185,45 @@ def test_a_pending_document_shows_how_many_of_its_chunks_are_indexed(services) -
     # once indexed, the record speaks for itself
     docs.update("acme", document_id, status=DocumentStatus.INDEXED)
     assert call(event)[1]["indexed_chunks"] is None
+
+
+def test_errors_have_one_shape_and_the_schema_declares_them(services) -> None:
+    # 422: the schema's refusal, in the error shape, every field named
+    event = load_event("apigw_create_document")
+    event["body"] = json.dumps({"source": "a.txt", "size_bytes": True, "acl_groups": ["x y"]})
+    status, body = call(event)
+    assert status == 422 and body["error"]["code"] == "invalid_request"
+    assert {tuple(d["loc"]) for d in body["error"]["details"]} == {
+        ("body", "size_bytes"),
+        ("body", "acl_groups", 0),
+    }
+    # 405 with Allow for a path routed under other methods; 404 for no route at all
+    event = load_event("apigw_create_document")
+    event["requestContext"]["http"]["method"] = "PUT"
+    result = api_module.app.resolve(event, Context())
+    assert result["statusCode"] == 405
+    assert result["headers"]["Allow"] == "GET, HEAD, POST"
+    # 415 for a multipart body (no route reads one), before any parsing
+    event = load_event("apigw_create_document")
+    event["headers"]["content-type"] = "multipart/form-data"
+    assert api_module.resolve(event, Context())["statusCode"] == 415
+    # and the served document declares what the routes answer
+    event = load_event("apigw_create_document")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/openapi.json"
+    event["requestContext"]["http"]["method"] = "GET"
+    event.pop("body", None)
+    status, spec = call(event)
+    responses = spec["paths"]["/documents"]["post"]["responses"]
+    assert {"201", "400", "401", "403", "409", "413", "422", "503"} <= set(responses)
+    assert "200" not in responses
+    assert responses["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
+
+
+def test_a_document_can_be_restricted_only_to_the_caller_s_groups(services) -> None:
+    """Otherwise anyone could plant text only another group's answers are drawn from."""
+    event = load_event("apigw_create_document")
+    event["body"] = json.dumps({"source": "plant.txt", "acl_groups": ["finance"]})
+    status, body = call(event)
+    assert status == 403 and "finance" in body["error"]["message"]

@@ -96,6 +96,11 @@ def principal_from_event(event: dict[str, Any]) -> Principal:
     return principal_from_claims(claims)
 
 
+# Tenant administrators: the scope on a token, or membership of the group.
+ADMIN_SCOPE = "admin"
+ADMIN_GROUP = "admins"
+
+
 def require(caller: Principal, *, scope: str, group: str, to: str) -> Principal:
     """``caller`` when they hold ``scope`` or are in ``group``; Forbidden naming both otherwise
     (``to``: what they asked to do, e.g. "deciding approvals")."""

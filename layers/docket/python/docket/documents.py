@@ -86,6 +86,13 @@ class DocumentService:
         key = object_key(tenant, source)
         existing = self.documents.get(tenant, document_id)
         acl = sorted(set(acl_groups))
+        foreign = sorted(set(acl) - principal.groups)
+        if foreign and not _is_admin(principal):
+            # else anyone could plant text that only another group's questions are answered
+            # from, and which they themselves could neither see nor remove
+            raise Forbidden(
+                f"you can restrict a document only to groups you are in: not in {', '.join(foreign)}"
+            )
         if existing is not None and self._visible(principal, existing) is None:
             # replacing a document (and its groups) takes what deleting it takes
             raise Forbidden(f"{source} exists and is restricted to groups you are not in")
@@ -163,3 +170,9 @@ class DocumentService:
         else:
             self.documents.delete(principal.tenant, document_id)
         return doc.model_copy(update={"status": DocumentStatus.DELETING})
+
+
+def _is_admin(principal: Principal) -> bool:
+    from docket.auth import ADMIN_GROUP, ADMIN_SCOPE
+
+    return ADMIN_SCOPE in principal.scopes or ADMIN_GROUP in principal.groups

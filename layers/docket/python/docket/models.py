@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 _TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
@@ -24,9 +31,31 @@ def _check(pattern: re.Pattern[str], what: str):  # type: ignore[no-untyped-def]
     return validate
 
 
-TenantId = Annotated[str, AfterValidator(_check(_TENANT_RE, "tenant id"))]
-GroupName = Annotated[str, AfterValidator(_check(_GROUP_RE, "group name"))]
-DocumentId = Annotated[str, AfterValidator(_check(_DOC_ID_RE, "document id"))]
+def _pattern(regex: re.Pattern[str]) -> WithJsonSchema:
+    """The rule in the published schema too (clients and fuzzers see what is accepted)."""
+    return WithJsonSchema({"type": "string", "pattern": regex.pattern})
+
+
+def _json_integer(value: object) -> object:
+    """An integer as JSON Schema means it: 28 or 28.0, never true or "28"."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+# For request models that are strict (no coercion) but take JSON's integral floats. With bounds in
+# a union, write ``Annotated[int, Field(ge=...), JSON_INTEGER] | None``: the bounds must come
+# first to reach the published schema as minimum/maximum.
+JSON_INTEGER = BeforeValidator(_json_integer)
+JsonInt = Annotated[int, JSON_INTEGER]
+
+TenantId = Annotated[str, AfterValidator(_check(_TENANT_RE, "tenant id")), _pattern(_TENANT_RE)]
+GroupName = Annotated[str, AfterValidator(_check(_GROUP_RE, "group name")), _pattern(_GROUP_RE)]
+DocumentId = Annotated[str, AfterValidator(_check(_DOC_ID_RE, "document id")), _pattern(_DOC_ID_RE)]
 
 
 def utcnow() -> datetime:

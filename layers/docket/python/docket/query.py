@@ -18,19 +18,25 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from docket.answer.port import AnswerDelta, AnswerDone
 from docket.config import Settings, get_settings
-from docket.models import Answer, Citation, Principal, SearchFilter, SearchHit
+from docket.models import Answer, Citation, JsonInt, Principal, SearchFilter, SearchHit
 
 RetrievalMode = Literal["bm25", "dense", "hybrid"]
 
 
 class QueryFilters(BaseModel):
+    # no coercion: "rerank": 0 or "size_bytes": false is a client bug, not a value
+    model_config = ConfigDict(strict=True)
+
     document_ids: list[str] | None = Field(default=None, max_length=100)
     sources: list[str] | None = Field(default=None, max_length=100)
 
 
 class QueryRequest(BaseModel):
+    # no coercion: "rerank": 0 or "size_bytes": false is a client bug, not a value
+    model_config = ConfigDict(strict=True)
+
     question: str = Field(min_length=1, max_length=2000)
-    top_k: int = Field(default=10, ge=1, le=50)
+    top_k: JsonInt = Field(default=10, ge=1, le=50)
     mode: RetrievalMode = "hybrid"
     filters: QueryFilters | None = None
     rerank: bool = Field(

@@ -13,15 +13,17 @@ from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from docket import errors
+from docket.api import openapi as openapi_doc
 from docket.api import sse, streaming
 from docket.auth import principal_from_event
 from docket.config import get_settings
-from docket.models import DocumentRecord, DocumentView, GroupName, Principal
+from docket.models import JSON_INTEGER, DocumentRecord, DocumentView, GroupName, Principal
 from docket.observability import logger
 from docket.query import QueryDone, QueryEvent, QueryRequest, QueryResponse
 
@@ -67,6 +69,31 @@ def _bad_json(exc: json.JSONDecodeError) -> Response[Any]:
     return _error(400, "invalid_json", f"request body is not valid JSON: {exc.msg}")
 
 
+@app.exception_handler(RequestValidationError)
+def _invalid(exc: RequestValidationError) -> Response[Any]:
+    """422 in the one error shape (``docket.api.openapi.ErrorBody``), each field named."""
+    details = [
+        {
+            "loc": [str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
+            "msg": str(e.get("msg") or e.get("type", "invalid")),
+            "type": str(e.get("type", "value_error")),
+        }
+        for e in exc.errors()
+    ]
+    first = details[0] if details else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    body = {
+        "error": {
+            "code": "invalid_request",
+            "message": f"{where}: {first['msg']}" if where else str(first["msg"]),
+            "details": details,
+        }
+    }
+    return Response(
+        status_code=422, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
+    )
+
+
 @app.exception_handler(RecursionError)
 def _too_deep(exc: RecursionError) -> Response[Any]:
     # a body of [[[[...]]]] a hundred thousand deep exhausts the JSON parser's recursion
@@ -81,11 +108,19 @@ def principal() -> Principal:
 
 
 class CreateDocumentRequest(BaseModel):
+    # no coercion: "rerank": 0 or "size_bytes": false is a client bug, not a value
+    model_config = ConfigDict(strict=True)
+
     source: str = Field(
-        min_length=1, max_length=900, description="file name or path within the tenant"
+        min_length=1,
+        max_length=900,
+        # no control characters, and more than slashes, dots and spaces; ".." segments are
+        # refused with 400 (a rule a JSON Schema pattern cannot state without lookarounds)
+        pattern=r"^[^\x00-\x1f]*[^\x00-\x1f\s/.][^\x00-\x1f]*$",
+        description="file name or path within the tenant; no control characters or '..'",
     )
     acl_groups: list[GroupName] = Field(default_factory=list, max_length=50)
-    size_bytes: int | None = Field(default=None, ge=0)
+    size_bytes: Annotated[int, Field(ge=0), JSON_INTEGER] | None = None
 
 
 class CreateDocumentResponse(BaseModel):
@@ -269,6 +304,32 @@ def _event_stream(chunks: Generator[str, None, None]) -> Response[QueryResponse 
     return Response(status_code=200, content_type=sse.MEDIA_TYPE, body="", headers=headers)
 
 
+@app.not_found
+def _no_route(_: Exception) -> Response[Any]:
+    """405 with ``Allow`` for a path that exists under other methods; 404 otherwise."""
+    event = app.current_event
+    allowed = openapi_doc.allowed_methods(event.path)
+    if allowed:
+        response = _error(405, "method_not_allowed", f"{event.http_method} is not allowed here")
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    return _error(404, "not_found", f"no route {event.http_method} {event.path}")
+
+
+def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The API function's entry: ``app.resolve``, after refusing bodies no route reads."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    media = str(headers.get("content-type", "")).split(";")[0].strip().lower()
+    if media.startswith("multipart/"):  # Powertools' parser raises on one without a boundary
+        body = {"error": {"code": "unsupported_media_type", "message": f"{media} is not accepted"}}
+        return {
+            "statusCode": 415,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps(body),
+        }
+    return app.resolve(event, context)
+
+
 from docket.api import tasks as task_routes  # noqa: E402  (routes need ``app`` defined)
 
 app.include_router(task_routes.router)
@@ -279,7 +340,12 @@ def openapi() -> Response[str]:
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(title="docket", version="0.1.0"),
+        body=json.dumps(
+            openapi_doc.document(
+                json.loads(app.get_openapi_json_schema(title="docket", version="0.1.0")),
+                max_file_bytes=get_settings().max_file_bytes,
+            )
+        ),
     )
 
 

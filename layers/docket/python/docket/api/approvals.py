@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from docket import errors
 from docket.agent.approvals import (
@@ -65,6 +65,9 @@ def service() -> ApprovalService:
 
 
 class DecisionRequest(BaseModel):
+    # no coercion: "rerank": 0 or "size_bytes": false is a client bug, not a value
+    model_config = ConfigDict(strict=True)
+
     decision: Literal["approve", "deny"]
     comment: str | None = Field(default=None, max_length=MAX_COMMENT)
 

@@ -10,15 +10,17 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from docket.auth import ADMIN_GROUP, ADMIN_SCOPE
 
 router = APIGatewayHttpRouter()
 
-ADMIN_SCOPE = "admin"
-ADMIN_GROUP = "admins"
-
 
 class RebuildRequest(BaseModel):
+    # no coercion: "rerank": 0 or "size_bytes": false is a client bug, not a value
+    model_config = ConfigDict(strict=True)
+
     model: str = Field(min_length=1, max_length=200, description="a name from GET /models")
     golden_dir: str | None = Field(
         default=None,

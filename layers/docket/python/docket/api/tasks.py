@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from docket.agent.models import TaskRecord
+from docket.models import JSON_INTEGER
 
 router = APIGatewayHttpRouter()
 
@@ -18,9 +19,12 @@ TaskIdParam = Annotated[str, PathParam(pattern=r"^task_[0-9a-f]{24}$")]
 
 
 class CreateTaskRequest(BaseModel):
+    # no coercion: "rerank": 0 or "size_bytes": false is a client bug, not a value
+    model_config = ConfigDict(strict=True)
+
     prompt: str = Field(min_length=1, max_length=20_000, description="the task, in plain words")
-    max_steps: int | None = Field(
-        default=None, ge=1, le=100, description="model calls allowed (default: the configured cap)"
+    max_steps: Annotated[int, Field(ge=1, le=100), JSON_INTEGER] | None = Field(
+        default=None, description="model calls allowed (default: the configured cap)"
     )
 
 

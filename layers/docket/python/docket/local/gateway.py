@@ -291,6 +291,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_TRACE = do_CONNECT = _not_allowed
 
+    def __getattr__(self, name: str) -> Any:
+        # any other method (QUERY, PROPFIND...): a JSON 405, not http.server's HTML 501
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
 
 _ALLOW = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
 
