@@ -199,10 +199,11 @@ class QueryService:
         return SearchFilter(
             tenant=principal.tenant,
             groups=principal.groups,
+            # an empty list filters to nothing (as the indexes take it), never to everything
             document_ids=frozenset(filters.document_ids)
-            if filters and filters.document_ids
+            if filters and filters.document_ids is not None
             else None,
-            sources=frozenset(filters.sources) if filters and filters.sources else None,
+            sources=frozenset(filters.sources) if filters and filters.sources is not None else None,
         )
 
     def retrieve(self, principal: Principal, request: QueryRequest) -> tuple[Any, dict[str, float]]:
