@@ -1,7 +1,7 @@
 """Names, sizes and limits of the deployment, in one place.
 
 Resource names, memory, timeouts, batch sizes and the state machine come from the local cloud's
-declaration (``docket.local.wiring.WIRING``), so the two environments cannot drift; what only AWS
+declaration (``docket.wiring.WIRING``), so the two environments cannot drift; what only AWS
 has (log retention, the search domain's size, alarm thresholds) is declared here.
 """
 
@@ -16,7 +16,7 @@ _LAYER_SOURCE = REPO_ROOT / "layers" / "docket" / "python"
 if str(_LAYER_SOURCE) not in sys.path:  # `python infra/app.py` without the package installed
     sys.path.insert(0, str(_LAYER_SOURCE))
 
-from docket.local.wiring import (  # noqa: E402
+from docket.wiring import (  # noqa: E402
     AGENT_BUCKET,
     AGENT_STATE_MACHINE,
     AGENT_TABLE,

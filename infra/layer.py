@@ -86,10 +86,23 @@ def build_layer(dest: Path = c.DEFAULT_LAYER_BUILD_DIR) -> Path:
     shutil.copytree(
         c.REPO_ROOT / "layers" / "docket" / "python" / "docket",
         package,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        ignore=_layer_ignore,
     )
     _copy_tokenizer(site)
     return dest
+
+
+# What no function runs: the local cloud, the CLI and the evaluation harness (the re-embed gate
+# keeps the parts it scores golden sets with: beir, metrics, retrieval, tune).
+LEFT_OUT = {
+    "docket": {"local", "cli.py"},
+    "evaluation": {"cli.py", "answers.py", "filings.py", "derived.py", "report.py", "indexing.py"},
+}
+
+
+def _layer_ignore(directory: str, names: list[str]) -> set[str]:
+    left_out = LEFT_OUT.get(Path(directory).name, set())
+    return {n for n in names if n in left_out or n == "__pycache__" or n.endswith(".pyc")}
 
 
 TOKENIZER_DIR = "docket_tokenizer"  # /opt/python/docket_tokenizer/tokenizer.json on Lambda

@@ -102,7 +102,7 @@ def allow(
 
 def tag_wiring(construct: IConstruct, name: str) -> None:
     """Name the WIRING entry a resource implements in its CloudFormation Metadata (the drift
-    test maps the synthesized resources back to docket.local.wiring with it)."""
+    test maps the synthesized resources back to docket.wiring with it)."""
     child = construct if isinstance(construct, CfnResource) else construct.node.default_child
     if not isinstance(child, CfnResource):
         raise TypeError(f"{construct} has no CloudFormation resource to tag")

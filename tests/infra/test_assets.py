@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from docket.config import Settings
-from docket.local.wiring import WIRING
+from docket.wiring import WIRING
 from infra import constants as c
 from infra import layer
 
@@ -151,3 +151,46 @@ def test_unsafe_or_broken_settings_are_refused_before_synthesis() -> None:
         DeploymentSettings.from_context(context(**{"docket:jwtIssuer": ""}))
     with pytest.raises(ValueError, match="natGateways"):
         DeploymentSettings.from_context(context(**{"docket:natGateways": 0}))
+
+
+def test_the_layer_leaves_out_the_local_cloud_cli_and_eval_harness(tmp_path: Path) -> None:
+    """What the layer carries of the docket package imports on its own: every handler, and the
+    re-embed gate's scoring (which must work without the compiled trec_eval)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from infra import layer
+
+    package = tmp_path / "docket"
+    shutil.copytree(
+        Path(layer.__file__).resolve().parents[1] / "layers/docket/python/docket",
+        package,
+        ignore=layer._layer_ignore,
+    )
+    assert not (package / "local").exists() and not (package / "cli.py").exists()
+    assert not (package / "evaluation" / "answers.py").exists()
+    assert (package / "evaluation" / "tune.py").exists()
+    functions = sorted(
+        str(p)
+        for p in (Path(layer.__file__).resolve().parents[1] / "functions").glob("*/handler.py")
+    )
+    probe = f"""
+import sys, importlib.util
+sys.path.insert(0, {str(tmp_path)!r})
+sys.modules["pytrec_eval"] = None  # not in the layer
+import docket
+assert docket.__file__.startswith({str(tmp_path)!r}), docket.__file__
+for path in {functions!r}:
+    spec = importlib.util.spec_from_file_location("handler_" + str(abs(hash(path))), path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+import docket.generations.rebuild, docket.evaluation.tune
+from docket.evaluation.metrics import evaluate
+assert evaluate({{"q": ["a", "b"]}}, {{"q": {{"b": 1}}}})["mrr@10"] == 0.5
+try:
+    import docket.local
+except ImportError:
+    print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]

@@ -1,6 +1,6 @@
 """The local cloud and the CDK app declare the same system.
 
-docket.local.wiring.WIRING is what the local cloud builds in moto; here the synthesized template
+docket.wiring.WIRING is what the local cloud builds in moto; here the synthesized template
 is read back into the same shape and the two are compared whole, both ways: a function, table,
 queue, event source, notification or state machine on one side only fails, as does any differing
 handler, size, batch setting, stream, index or substitution.
@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from docket.local.wiring import WIRING, Wiring
+from docket.wiring import WIRING, Wiring
 from infra import constants as c
 
 from .conftest import STAGE, Synth
@@ -210,7 +210,7 @@ def test_drift_is_detected_both_ways(synth: Synth) -> None:
     """Adding a function to WIRING alone, or dropping one from it, shows as a difference."""
     from dataclasses import replace
 
-    from docket.local.wiring import FunctionSpec
+    from docket.wiring import FunctionSpec
 
     actual = synthesized(synth)
     more = replace(WIRING, functions=(*WIRING.functions, FunctionSpec("docket-new", "new")))

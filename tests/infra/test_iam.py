@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from docket.local.wiring import WIRING
+from docket.wiring import WIRING
 from infra import constants as c
 
 from .conftest import Synth

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from infra.constructs.observability import dead_letter_queues
 
-from docket.local.wiring import WIRING
+from docket.wiring import WIRING
 from infra import constants as c
 
 from .conftest import CONTEXT, STAGE, Synth

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from docket.local.cloud import REPO_ROOT
-from docket.local.wiring import AGENT_TABLE, DOCUMENTS_TABLE
+from docket.wiring import AGENT_TABLE, DOCUMENTS_TABLE
 
 from .conftest import Api, free_port
 

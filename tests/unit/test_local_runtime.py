@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from docket.local.runtime import FunctionRuntime
-from docket.local.wiring import FunctionSpec
+from docket.wiring import FunctionSpec
 
 HANDLER = """
 import threading, time

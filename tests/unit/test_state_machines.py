@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from docket.local.wiring import WIRING
+from docket.wiring import WIRING
 
 ROOT = Path(__file__).resolve().parents[2] / "state_machines"
 SPECS = {spec.definition: spec for spec in WIRING.state_machines}

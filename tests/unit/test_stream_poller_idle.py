@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from docket.local.pollers import StreamPoller
-from docket.local.wiring import EventSourceSpec
+from docket.wiring import EventSourceSpec
 
 
 class Recording(StreamPoller):

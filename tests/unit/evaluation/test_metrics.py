@@ -64,3 +64,23 @@ def test_queries_without_results_score_zero_and_count_in_the_mean() -> None:
 def test_queries_with_no_relevant_judgement_are_left_out() -> None:
     qrels = {"q1": {"a": 1}, "q2": {"b": 0}}
     assert set(per_query({"q1": ["a"], "q2": ["b"]}, qrels)["ndcg@10"]) == {"q1"}
+
+
+def test_the_plain_python_metrics_equal_trec_eval() -> None:
+    """The re-embed gate on Lambda has no compiled trec_eval: its fallback must agree."""
+    import random
+
+    from docket.evaluation.metrics import _per_query_python, per_query
+
+    rng = random.Random(7)
+    docs = [f"d{i}" for i in range(40)]
+    qrels = {
+        f"q{n}": {d: rng.choice([0, 1, 1, 2, 3]) for d in rng.sample(docs, rng.randint(1, 8))}
+        for n in range(60)
+    }
+    run = {q: rng.sample(docs, rng.randint(0, 30)) for q in list(qrels)[:55]}
+    exact, plain = per_query(run, qrels), _per_query_python(run, qrels)
+    for metric, values in exact.items():
+        assert set(values) == set(plain[metric])
+        for q, value in values.items():
+            assert abs(plain[metric][q] - value) < 1e-9, (metric, q)

@@ -8,6 +8,8 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
+from docket.answer.factory import offline_qa_model
+from docket.chunking.contextualize import offline_context_model
 from docket.config import Settings
 from docket.errors import (
     ConfigurationError,
@@ -425,7 +427,7 @@ def test_route_for_reads_model_routes_json_from_the_environment(
         provider_breaker_cooldown_seconds=45,
     )
     # When the qa model is routed
-    model = route_for("qa", settings)
+    model = route_for("qa", settings, fake=offline_qa_model)
     # Then it is the routed primary with its fallback, retries, timeout, prices and breakers
     assert isinstance(model, RoutedChatModel)
     assert model.name == "anthropic:claude-x"
@@ -441,14 +443,14 @@ def test_route_for_reads_model_routes_json_from_the_environment(
     assert isinstance(agent, RoutedChatModel) and agent.name == "openai:gpt-x"
     assert agent.fallback is None and agent.task_type == "agent"
     # And contextualise, absent from the routes, uses the defaults (llm_provider "none")
-    assert route_for("contextualise", settings) is None
+    assert route_for("contextualise", settings, fake=offline_context_model) is None
 
 
 def test_route_for_defaults_to_llm_provider_and_agent_model_provider() -> None:
     settings = Settings(llm_provider="cohere", llm_model="command-x", cohere_api_key="c-key")
-    qa = route_for("qa", settings)
+    qa = route_for("qa", settings, fake=offline_qa_model)
     assert isinstance(qa, RoutedChatModel) and qa.name == "cohere:command-x"
-    contextualise = route_for("contextualise", settings)
+    contextualise = route_for("contextualise", settings, fake=offline_context_model)
     assert isinstance(contextualise, RoutedChatModel) and contextualise.task_type == "contextualise"
     # the planner is the caller's to build
     assert route_for("agent", settings) is None
@@ -457,17 +459,19 @@ def test_route_for_defaults_to_llm_provider_and_agent_model_provider() -> None:
 
 def test_fake_routes_keep_the_offline_models() -> None:
     settings = Settings(llm_provider="fake")
-    qa = route_for("qa", settings)
-    contextualise = route_for("contextualise", settings)
+    qa = route_for("qa", settings, fake=offline_qa_model)
+    contextualise = route_for("contextualise", settings, fake=offline_context_model)
     assert isinstance(qa, ScriptedChatModel) and qa.name == "fake-extractive-echo"
     assert isinstance(contextualise, ScriptedChatModel)
     assert contextualise.name == "fake-situating-echo"
-    assert route_for("qa", Settings(llm_provider="none")) is None
+    assert route_for("qa", Settings(llm_provider="none"), fake=offline_qa_model) is None
 
 
 def test_a_fake_fallback_is_routed_like_any_other(monkeypatch: pytest.MonkeyPatch) -> None:
     routes = {"qa": {"provider": "openai", "model": "gpt-x", "fallback": {"provider": "fake"}}}
-    model = route_for("qa", Settings(model_routes=routes, openai_api_key="k"))
+    model = route_for(
+        "qa", Settings(model_routes=routes, openai_api_key="k"), fake=offline_qa_model
+    )
     assert isinstance(model, RoutedChatModel)
     assert model.fallback is not None and model.fallback.name == "fake-extractive-echo"
     assert set(model.breakers) == {"openai:gpt-x"}
@@ -496,7 +500,7 @@ def test_a_fake_fallback_is_routed_like_any_other(monkeypatch: pytest.MonkeyPatc
 )
 def test_bad_routes_are_configuration_errors(settings: Settings, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        route_for("qa", settings)
+        route_for("qa", settings, fake=offline_qa_model)
 
 
 def test_the_agent_has_no_fake_and_needs_a_model() -> None:
@@ -519,7 +523,7 @@ def test_route_for_builds_adapters_with_the_keys_from_the_secret(
     monkeypatch.setattr("docket.providers.secrets.provider_keys", keys)
     settings = Settings(llm_provider="anthropic", provider_secret_name="docket/providers")
     # When routed
-    model = route_for("qa", settings)
+    model = route_for("qa", settings, fake=offline_qa_model)
     # Then the adapter was built with the secret's key, and the secret read once
     assert isinstance(model, RoutedChatModel)
     assert model.primary._api_key == "from-secret"  # type: ignore[attr-defined]
@@ -531,7 +535,12 @@ def test_no_secret_is_read_for_offline_routes(monkeypatch: pytest.MonkeyPatch) -
         raise AssertionError("the secret was read")
 
     monkeypatch.setattr("docket.providers.secrets.provider_keys", keys)
-    assert route_for("qa", Settings(llm_provider="fake", provider_secret_name="s")) is not None
+    assert (
+        route_for(
+            "qa", Settings(llm_provider="fake", provider_secret_name="s"), fake=offline_qa_model
+        )
+        is not None
+    )
 
 
 def test_no_secret_is_read_for_bedrock_which_signs_with_iam(

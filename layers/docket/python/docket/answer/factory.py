@@ -54,6 +54,14 @@ def answerer_for(answerer: Answerer, tenant: str) -> Answerer:
     return answerer
 
 
+def offline_qa_model() -> ChatModel:
+    """The "fake" qa model: a scripted model whose reply is the prompt's extractive answer."""
+    from docket.answer.generative import extractive_echo
+    from docket.providers.fake import ScriptedChatModel
+
+    return ScriptedChatModel(extractive_echo, name="fake-extractive-echo")
+
+
 def build_chat_model(settings: Settings) -> ChatModel:
     """The chat model of the "qa" route (``settings.model_routes``, else ``llm_provider`` and
     ``llm_model``): a real provider comes wrapped in retries, fallback, breaker and cost
@@ -65,7 +73,7 @@ def build_chat_model(settings: Settings) -> ChatModel:
     """
     from docket.providers.routing import route_for
 
-    model = route_for("qa", settings)
+    model = route_for("qa", settings, fake=offline_qa_model)
     if model is None:
         raise ConfigurationError(
             "DOCKET_ANSWERER=llm needs a chat model: set DOCKET_LLM_PROVIDER (it is "

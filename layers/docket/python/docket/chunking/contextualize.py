@@ -468,7 +468,7 @@ def _chat_model(settings: Settings) -> ChatModel:
     fake would index extractive answers as contexts."""
     from docket.providers.routing import route_for
 
-    model = route_for("contextualise", settings)
+    model = route_for("contextualise", settings, fake=offline_context_model)
     if model is None:
         raise ConfigurationError(
             "DOCKET_CONTEXTUAL_CHUNKS=llm needs a chat model to write chunk contexts; "
@@ -488,3 +488,10 @@ __all__ = [
     "document_view",
     "situating_echo",
 ]
+
+
+def offline_context_model() -> ChatModel:
+    """The "fake" contextualise model: it names the document (``situating_echo``)."""
+    from docket.providers.fake import ScriptedChatModel
+
+    return ScriptedChatModel(situating_echo, name="fake-situating-echo")

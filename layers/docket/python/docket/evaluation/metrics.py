@@ -31,7 +31,10 @@ def per_query(
     run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]
 ) -> dict[str, dict[str, float]]:
     """metric -> query id -> value, for every judged query (missing from the run = 0)."""
-    import pytrec_eval
+    try:
+        import pytrec_eval
+    except ImportError:  # the Lambda layer (the re-embed gate) carries no compiled trec_eval
+        return _per_query_python(run, qrels)
 
     judged = {q: dict(docs) for q, docs in qrels.items() if any(g > 0 for g in docs.values())}
     full = {q: _as_scores(run.get(q, ())) for q in judged}
@@ -50,6 +53,29 @@ def per_query(
         out["recall@100"][q] = values["recall_100"]
     for q, values in shallow.evaluate(top10).items():
         out["mrr@10"][q] = values["recip_rank"]
+    return out
+
+
+def _per_query_python(
+    run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]
+) -> dict[str, dict[str, float]]:
+    """The same four metrics computed as trec_eval does, in plain Python."""
+    import math
+
+    out: dict[str, dict[str, float]] = {m: {} for m in METRICS}
+    for q, docs in qrels.items():
+        relevant = {d: g for d, g in docs.items() if g > 0}
+        if not relevant:
+            continue
+        ranking = list(_as_scores(run.get(q, ())))  # first occurrences, best first
+        dcg = sum(relevant.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranking[:10]))
+        ideal = sorted(relevant.values(), reverse=True)[:10]
+        idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+        out["ndcg@10"][q] = dcg / idcg if idcg else 0.0
+        for k in (10, 100):
+            out[f"recall@{k}"][q] = sum(1 for d in ranking[:k] if d in relevant) / len(relevant)
+        first = next((i for i, d in enumerate(ranking[:10]) if d in relevant), None)
+        out["mrr@10"][q] = 1.0 / (first + 1) if first is not None else 0.0
     return out
 
 

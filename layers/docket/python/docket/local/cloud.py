@@ -15,7 +15,7 @@ from typing import Any
 
 from docket.local import runtime, sigv4, state
 from docket.local.pollers import Poller, SqsPoller, StreamPoller
-from docket.local.wiring import (
+from docket.wiring import (
     AGENT_STATE_MACHINE,
     GENERATIONS_TABLE,
     INGEST_DLQ,

@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from docket.local.wiring import EventSourceSpec
+from docket.wiring import EventSourceSpec
 
 log = logging.getLogger("docket.local")
 

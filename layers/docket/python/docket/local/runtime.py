@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from docket.local.wiring import FunctionSpec
+from docket.wiring import FunctionSpec
 
 
 @dataclass

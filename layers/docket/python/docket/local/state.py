@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from docket.local.wiring import Wiring
+from docket.wiring import Wiring
 
 log = logging.getLogger("docket.local")
 _lock = threading.Lock()

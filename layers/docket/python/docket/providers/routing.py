@@ -414,13 +414,18 @@ _KEYED_PROVIDERS = frozenset({"anthropic", "openai", "cohere"})
 
 
 def route_for(
-    task_type: TaskType, settings: Settings, *, on_usage: UsageHook | None = None
+    task_type: TaskType,
+    settings: Settings,
+    *,
+    on_usage: UsageHook | None = None,
+    fake: Callable[[], ChatModel] | None = None,
 ) -> ChatModel | None:
     """The chat model for ``task_type``, or None where the route names no model: "none" (qa,
     contextualise) and "planner" (agent: the caller builds the offline planner).
 
-    "fake" (qa, contextualise) is the offline scripted model of today's factories, returned as
-    it is when it has no fallback. Real providers are built by ``registry.build_chat`` with the
+    "fake" is the caller's own offline scripted model (``fake``: the answerer's and the
+    contextualiser's; routing knows none of its consumers), returned as it is when it has no
+    fallback. Real providers are built by ``registry.build_chat`` with the
     keys of ``provider_keys`` (Secrets Manager on AWS) and wrapped in a ``RoutedChatModel`` with
     the process's breaker per model; ``on_usage`` gets each call's ``UsageRecord``.
     """
@@ -441,7 +446,12 @@ def route_for(
 
     def build(target: RouteTarget) -> ChatModel:
         if target.provider == _FAKE:
-            return _fake_model(task_type)
+            if fake is None:
+                raise ConfigurationError(
+                    f"the {task_type} route has no 'fake' model"
+                    + (": use 'planner' for the offline one" if task_type == "agent" else "")
+                )
+            return fake()
         if target.provider in (_NO_MODEL, _PLANNER):
             raise ConfigurationError(f"{target.provider!r} cannot be a fallback ({task_type})")
         from docket.providers.registry import build_chat
@@ -477,21 +487,6 @@ def route_for(
         task_type=task_type,
         on_usage=on_usage,
     )
-
-
-def _fake_model(task_type: TaskType) -> ChatModel:
-    """The offline scripted model each factory used before routing (same replies, same names)."""
-    from docket.providers.fake import ScriptedChatModel
-
-    if task_type == "qa":
-        from docket.answer.generative import extractive_echo
-
-        return ScriptedChatModel(extractive_echo, name="fake-extractive-echo")
-    if task_type == "contextualise":
-        from docket.chunking.contextualize import situating_echo
-
-        return ScriptedChatModel(situating_echo, name="fake-situating-echo")
-    raise ConfigurationError("the agent has no 'fake' model: use 'planner' for the offline one")
 
 
 def _prices(raw: Mapping[str, Any]) -> dict[str, tuple[float, ...]]:
