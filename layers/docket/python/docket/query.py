@@ -8,17 +8,22 @@ the response's assembly; they differ only in calling the answerer's ``answer`` o
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from types import TracebackType
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from docket.answer.port import AnswerDelta, AnswerDone
 from docket.config import Settings, get_settings
 from docket.models import Answer, Citation, JsonInt, Principal, SearchFilter, SearchHit
+
+if TYPE_CHECKING:
+    from docket.answer.port import Answerer
+    from docket.rerank.port import Reranker
+    from docket.search.retrieval import Retriever
 
 RetrievalMode = Literal["bm25", "dense", "hybrid"]
 
@@ -174,7 +179,11 @@ class _Retrieval:
 
 class QueryService:
     def __init__(
-        self, settings: Settings, retriever: Any, answerer: Any, reranker: Any = None
+        self,
+        settings: Settings,
+        retriever: Retriever | Callable[[], Retriever],
+        answerer: Answerer,
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
         # a retriever, or a callable that gives the live generation's (docket.generations.live)
@@ -183,13 +192,15 @@ class QueryService:
         self.reranker = reranker
 
     @property
-    def retriever(self) -> Any:
+    def retriever(self) -> Retriever:
         """The retriever of the live generation: its model embeds the question and its index
         answers, both from one generation record, so a query never mixes models."""
         r = self._retriever
-        return r() if callable(r) and not hasattr(r, "retrieve") else r
+        if hasattr(r, "retrieve"):
+            return r  # type: ignore[return-value]
+        return r()  # type: ignore[operator]
 
-    def answerer_for(self, principal: Principal) -> Any:
+    def answerer_for(self, principal: Principal) -> Answerer:
         """The tenant's answerer (strict citations for tenants configured so)."""
         from docket.answer.factory import answerer_for
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -19,6 +19,7 @@ from docket.config import Settings
 from docket.errors import DocketError, ExtractionError, FileTooLarge
 from docket.ingest.keys import parse_key
 from docket.models import (
+    ChunkDraft,
     ChunkRecord,
     DocumentRecord,
     DocumentStatus,
@@ -28,6 +29,21 @@ from docket.models import (
     utcnow,
 )
 from docket.store.ports import BlobStore, ChunkStore, DeadLetterSink, DocumentStore
+
+if TYPE_CHECKING:
+    from docket.chunking.contextualize import Contextualizer
+    from docket.embedding.port import Embedder
+    from docket.search.port import SearchIndex
+
+
+class ChunkerPort(Protocol):
+    """Cuts an extracted document into chunks (``docket.chunking.Chunker``)."""
+
+    def chunk(self, doc: ExtractedDocument) -> list[ChunkDraft]: ...
+
+
+# (index, embedder) of each generation chunk changes go to, the live one first
+Target = tuple["SearchIndex", "Embedder"]
 
 logger = Logger(service="docket", child=True)
 
@@ -75,12 +91,12 @@ class IngestService:
         blobs: BlobStore,
         dead_letters: DeadLetterSink,
         *,
-        chunker: Any = None,
-        embedder: Any = None,
-        index: Any = None,
+        chunker: ChunkerPort | None = None,
+        embedder: Embedder | None = None,
+        index: SearchIndex | None = None,
         extractor: Callable[..., ExtractedDocument] | None = None,
-        contextualizer: Any = False,
-        targets: Callable[[], list[tuple[Any, Any]]] | None = None,
+        contextualizer: Contextualizer | Literal[False] | None = False,
+        targets: Callable[[], list[Target]] | None = None,
     ) -> None:
         self.settings = settings
         self.documents = documents
@@ -376,8 +392,8 @@ class IngestService:
 
     def _write(
         self,
-        index: Any,
-        embedder: Any,
+        index: SearchIndex,
+        embedder: Embedder,
         upserts: list[ChunkChange],
         metadata: list[ChunkChange],
         removes: list[ChunkChange],
@@ -395,16 +411,15 @@ class IngestService:
         upserted: set[tuple[str, str]] = set()
         if upserts:
             try:
-                vectors = embedder.embed_documents(
-                    [embedding_input(ch.new) for ch in upserts]  # type: ignore[arg-type]
-                )
+                new = [ch.new for ch in upserts if ch.new is not None]  # upserts carry a new image
+                vectors = embedder.embed_documents([embedding_input(c) for c in new])
                 # A document deleted while its chunks were on their way must not come back: ask
                 # after embedding (the slow part), right before writing.
-                keys = [(ch.new.tenant, ch.new.document_id) for ch in upserts]  # type: ignore[union-attr]
+                keys = [(c.tenant, c.document_id) for c in new]
                 upserted = self._live(set(keys))
                 keep = [i for i, key in enumerate(keys) if key in upserted]
                 if keep:
-                    index.upsert([upserts[i].new for i in keep], vectors[keep])
+                    index.upsert([new[i] for i in keep], vectors[keep])
                 if count:
                     outcome.embedded = len(keep)
             except Exception as exc:
@@ -421,7 +436,7 @@ class IngestService:
         index.commit()
         return upserted
 
-    def write_targets(self) -> list[tuple[Any, Any]]:
+    def write_targets(self) -> list[Target]:
         """(index, embedder) of every generation chunk changes go to, the live one first: one
         unless a rebuild is under way or a retired generation is kept for rollback."""
         if self._targets is None:
@@ -433,14 +448,14 @@ class IngestService:
         records = self.documents.get_many(sorted(keys))
         return {key for key in keys if _is_live(records.get(key))}
 
-    def _update_metadata(self, index: Any, changes: list[ChunkChange]) -> list[ChunkChange]:
+    def _update_metadata(self, index: SearchIndex, changes: list[ChunkChange]) -> list[ChunkChange]:
         """Update in place; when the index lacks some of them, embed the batch again (rare)."""
         chunks = [ch.new for ch in changes if ch.new is not None]
         if index.update_metadata(chunks) == len(chunks):
             return []
         return changes
 
-    def finalize(self, index: Any, doc: DocumentRecord | None) -> bool:
+    def finalize(self, index: SearchIndex, doc: DocumentRecord | None) -> bool:
         """Mark a pending document indexed once the index holds all of its chunks."""
         if doc is None or doc.status != DocumentStatus.PENDING or doc.chunk_count is None:
             return False
@@ -472,7 +487,9 @@ class IngestService:
             if cid in existing and existing[cid].context
         }
         asked = [c for cid, c in wanted.items() if cid not in reuse]
-        result = self.contextualizer.contextualize(extracted, asked)
+        contextualizer = self.contextualizer
+        assert contextualizer is not None  # _rechunk asks for contexts only when there is one
+        result = contextualizer.contextualize(extracted, asked)
         logger.info(
             "contextualized",
             document_id=doc.document_id,
@@ -487,7 +504,7 @@ class IngestService:
     # -- lazily built collaborators (heavy imports stay off the cold-start path) --------------------
 
     @property
-    def contextualizer(self) -> Any:
+    def contextualizer(self) -> Contextualizer | None:
         if self._contextualizer is False:
             from docket.chunking.contextualize import build_contextualizer
 
@@ -495,7 +512,7 @@ class IngestService:
         return self._contextualizer
 
     @property
-    def chunker(self) -> Any:
+    def chunker(self) -> ChunkerPort:
         if self._chunker is None:
             from docket.chunking import chunker_for
 
@@ -503,7 +520,7 @@ class IngestService:
         return self._chunker
 
     @property
-    def embedder(self) -> Any:
+    def embedder(self) -> Embedder:
         if self._embedder is None:
             from docket.embedding.factory import get_embedder
 
@@ -511,7 +528,7 @@ class IngestService:
         return self._embedder
 
     @property
-    def index(self) -> Any:
+    def index(self) -> SearchIndex:
         if self._index is None:
             from docket.search.factory import get_index
 

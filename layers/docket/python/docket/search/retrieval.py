@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -27,6 +27,22 @@ class RetrievalResult(BaseModel):
 
 def _same_model(a: EmbeddingModelInfo, b: EmbeddingModelInfo) -> bool:
     return (a.name, a.version, a.dimension) == (b.name, b.version, b.dimension)
+
+
+class Retriever(Protocol):
+    """What the query path asks of retrieval (``HybridRetriever``): ranked hits from the index
+    the retriever reads, for one caller's filter."""
+
+    index: SearchIndex
+
+    def retrieve(
+        self,
+        query: str,
+        flt: SearchFilter,
+        top_k: int,
+        mode: RetrievalMode = "hybrid",
+        candidates: int | None = None,
+    ) -> RetrievalResult: ...
 
 
 class HybridRetriever:
