@@ -196,9 +196,9 @@ class QueryService:
         """The retriever of the live generation: its model embeds the question and its index
         answers, both from one generation record, so a query never mixes models."""
         r = self._retriever
-        if hasattr(r, "retrieve"):
-            return r  # type: ignore[return-value]
-        return r()  # type: ignore[operator]
+        if callable(r) and not hasattr(r, "retrieve"):
+            return r()
+        return r  # type: ignore[return-value]
 
     def answerer_for(self, principal: Principal) -> Answerer:
         """The tenant's answerer (strict citations for tenants configured so)."""
