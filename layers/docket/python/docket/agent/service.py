@@ -35,9 +35,8 @@ from docket.agent.models import (
     TaskRecord,
     new_task_id,
 )
-from docket.agent.store import TaskStore
+from docket.agent.ports import TaskRepository, Workflow
 from docket.agent.tools.base import ToolContext, ToolOutput, ToolRegistry, ValidatedCall
-from docket.agent.workflow import StepFunctions
 from docket.config import Settings
 from docket.errors import (
     ConfigurationError,
@@ -103,10 +102,10 @@ class AgentService:
     def __init__(
         self,
         settings: Settings,
-        store: TaskStore,
+        store: TaskRepository,
         registry: ToolRegistry,
         model: ChatModel,
-        workflow: StepFunctions,
+        workflow: Workflow,
         *,
         approvals: Callable[[], Any],
         services: Callable[[], Any],
