@@ -98,3 +98,68 @@ def test_same_bytes_uploaded_again_while_pending_are_chunked(env):  # noqa: F811
     # Then the document is chunked, embedded and indexed
     assert docs.get("acme", document_id).status == DocumentStatus.INDEXED
     assert index.count_document("acme", document_id) == 2
+
+
+def test_every_event_delivered_twice_leaves_no_duplicate(tmp_path):
+    """At-least-once delivery: each S3 notification and each stream record arrives twice (and a
+    late copy of a batch after newer ones). The real embedded index ends holding each chunk
+    once, exactly as with single delivery."""
+    import sqlite3
+
+    from docket.config import Settings
+    from docket.embedding.hashing import HashingEmbedder
+    from docket.ingest.service import ChunkChange, IngestService
+    from docket.search.embedded import EmbeddedIndex
+
+    from ..fakes import FakeBlobStore, FakeChunkStore, FakeDeadLetters, FakeDocumentStore
+    from .test_ingest_service import ParagraphChunker, text_extractor
+
+    embedder = HashingEmbedder()
+    index = EmbeddedIndex(tmp_path / "index", embedder.model)
+    docs, chunks, blobs = FakeDocumentStore(), FakeChunkStore(), FakeBlobStore()
+    service = IngestService(
+        Settings(max_file_bytes=10_000),
+        docs,
+        chunks,
+        blobs,
+        FakeDeadLetters(),
+        chunker=ParagraphChunker(),
+        embedder=embedder,
+        index=index,
+        extractor=text_extractor,
+    )
+    keys = [
+        upload(blobs, f"f{n}.txt", f"alpha {n}\n\nbeta {n}\n\ngamma {n}".encode()) for n in range(5)
+    ]
+    for key in keys:
+        service.on_object_created(BUCKET, key)
+        service.on_object_created(BUCKET, key)  # the duplicate notification
+    seq = 0
+    late: list[ChunkChange] = []
+    while docs.stream or chunks.stream:
+        while docs.stream:
+            event, old, new = docs.stream.pop(0)
+            service.on_document_change(event, old, new)
+            service.on_document_change(event, old, new)  # the duplicate stream record
+        batch, chunks.stream = chunks.stream, []
+        changes = []
+        for event, old, new in batch:
+            seq += 1
+            changes.append(ChunkChange(record_id=str(seq), event_name=event, old=old, new=new))
+        if changes:
+            service.on_chunk_changes(changes)
+            service.on_chunk_changes(changes)
+            late = late or changes
+    service.on_chunk_changes(late)  # a late redelivery of the first batch
+    index.commit()
+    with sqlite3.connect(tmp_path / "index" / "chunks.sqlite") as conn:
+        rows = conn.execute(
+            "SELECT tenant, chunk_id, COUNT(*) FROM chunks WHERE live = 1 GROUP BY 1, 2"
+        ).fetchall()
+    assert all(n == 1 for _, _, n in rows)
+    assert {(t, c) for t, c, _ in rows} == {(t, cid) for t, _, cid in chunks.items}
+    assert len(rows) == 15
+    for key in keys:
+        doc = docs.get("acme", document_id_for("acme", key.split("/", 2)[2]))
+        assert doc.status == DocumentStatus.INDEXED and doc.chunk_count == 3
+    index.close()
