@@ -472,7 +472,7 @@ def test_link_with_a_strange_expiry_is_a_forged_link_not_a_crash(h: Harness, sig
 
 
 def test_slack_timestamp_that_is_not_ascii_digits_is_refused() -> None:
-    from docket.agent.approvals import verify_slack_request
+    from docket.agent.signing import verify_slack_request
 
     with pytest.raises(InvalidSignature):
         verify_slack_request(
@@ -483,7 +483,7 @@ def test_slack_timestamp_that_is_not_ascii_digits_is_refused() -> None:
 
 
 def test_deployed_settings_refuse_the_default_secrets() -> None:
-    from docket.agent.approvals import signing_key
+    from docket.agent.signing import signing_key
     from docket.errors import ConfigurationError
 
     deployed = Settings(auth_mode="jwt_authorizer")
@@ -505,7 +505,7 @@ def test_decision_goes_to_the_newest_task_token(h: Harness) -> None:
 
 
 def test_slack_offers_no_approve_button_for_text_it_cannot_show_whole() -> None:
-    from docket.agent.approvals import slack_blocks
+    from docket.agent.messages import slack_blocks
 
     def buttons(record: ApprovalRecord) -> list[str]:
         actions = [b for b in slack_blocks(record) if b["type"] == "actions"]

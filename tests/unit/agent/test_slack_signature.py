@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from docket.agent.approvals import verify_slack_request
+from docket.agent.signing import verify_slack_request
 from docket.config import Settings
 from docket.errors import InvalidSignature
 

@@ -15,33 +15,30 @@ the conditional put makes it a no-op. Deciding is one conditional update ``pendi
 denied``: that update, not the Step Functions call, is the single-use guarantee, so a crash or a
 double click can never approve twice. The raw task token stays in the item: no link, message,
 page or API answer carries it (``ApprovalRecord.public()`` leaves it out).
+
+This module holds the decisions and their storage; what people read is ``docket.agent.messages``
+(Slack blocks, e-mails), and what is signed is ``docket.agent.signing`` (links, Slack requests).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
-import html
 import json
-import re
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
 from docket import aws
+from docket.agent.messages import approval_email, closed_message, slack_blocks
 from docket.agent.models import ApprovalRecord, ApprovalStatus
-from docket.agent.notify import Emailer, EmailMessage, SlackPoster, get_emailer, get_slack
+from docket.agent.notify import Emailer, SlackPoster, get_emailer, get_slack
+from docket.agent.signing import LinkSigner
 from docket.agent.workflow import DENIED_ERROR, StepFunctions
 from docket.config import Settings
 from docket.errors import (
     ApprovalClosed,
-    ConfigurationError,
     Forbidden,
-    InvalidSignature,
     NotFound,
     StoreUnavailable,
     ToolError,
@@ -53,8 +50,6 @@ from docket.store.dynamodb import codec
 
 Channel = Literal["email", "slack", "api"]
 
-SLACK_MAX_AGE_S = 5 * 60
-_SLACK_FIELD_MAX = 1900  # Slack caps a field's text at 2000 characters
 _JSON_FIELDS = ("arguments", "summary")  # stored as JSON text: DynamoDB numbers drop floats
 
 
@@ -68,37 +63,9 @@ def approval_id_for(task_id: str, step: int, call_id: str) -> str:
     return "apv_" + digest[:24]
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _is_conditional_failure(exc: Exception) -> bool:
     code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
-
-
-def _when(at: datetime | None) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "an unknown time"
-
-
-def closed_message(record: ApprovalRecord) -> str:
-    """Why a decision is no longer possible, as a sentence for a person."""
-    if record.status in ("approved", "denied"):
-        return (
-            f"This request was already {record.status} by {record.decided_by} "
-            f"at {_when(record.decided_at)}."
-        )
-    if record.status == "cancelled":
-        return "This request was cancelled: the task was stopped."
-    if record.status == "expired":
-        if record.decided_at is not None and record.decided_at < record.expires_at:
-            return "This request is closed: the task has already ended."
-        return f"This request expired at {_when(record.expires_at)}."
-    return "This request is still waiting for a decision."
 
 
 class ApprovalService:
@@ -118,6 +85,7 @@ class ApprovalService:
         self._emailer = emailer_factory or (lambda: get_emailer(settings))
         self._slack = slack_factory or (lambda: get_slack(settings))
         self._now = clock
+        self.links = LinkSigner(settings, clock)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApprovalService:
@@ -242,38 +210,16 @@ class ApprovalService:
         url = self.link(record.approval_id, approver, record.expires_at)
         self._emailer().send(approval_email(record, approver, url))
 
-    # --- signed links --------------------------------------------------------------------------
-
-    def _link_mac(self, approval_id: str, approver: str, exp: int) -> str:
-        key = signing_key(self.settings, "approval_link_secret")
-        msg = f"docket-approval-link\x1f{approval_id}\x1f{approver}\x1f{exp}".encode()
-        return _b64(hmac.new(key, msg, hashlib.sha256).digest())
+    # --- signed links (docket.agent.signing) ----------------------------------------------------
 
     def sign(self, approval_id: str, approver: str, expires_at: datetime) -> str:
-        """``{approver, base64url}.{expiry, epoch seconds}.{HMAC-SHA256, base64url}``."""
-        exp = int(expires_at.timestamp())
-        return f"{_b64(approver.encode())}.{exp}.{self._link_mac(approval_id, approver, exp)}"
+        return self.links.sign(approval_id, approver, expires_at)
 
     def link(self, approval_id: str, approver: str, expires_at: datetime) -> str:
-        base = self.settings.approval_base_url.rstrip("/")
-        return f"{base}/approvals/{approval_id}?sig={self.sign(approval_id, approver, expires_at)}"
+        return self.links.link(approval_id, approver, expires_at)
 
     def verify_link(self, approval_id: str, sig: str | None) -> str:
-        """The approver the link was made for; ``InvalidSignature`` if forged, altered or old."""
-        parts = (sig or "").split(".")
-        if len(parts) != 3 or not _EPOCH_RE.fullmatch(parts[1]):
-            raise InvalidSignature("this link is not valid")
-        try:
-            approver = _unb64(parts[0]).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise InvalidSignature("this link is not valid") from None
-        exp = int(parts[1])
-        expected = self._link_mac(approval_id, approver, exp)
-        if not hmac.compare_digest(expected.encode(), parts[2].encode()):
-            raise InvalidSignature("this link is not valid")
-        if exp <= self._now().timestamp():
-            raise InvalidSignature("this link has expired")
-        return approver
+        return self.links.verify(approval_id, sig)
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -545,166 +491,6 @@ class ApprovalService:
             if isinstance(data.get(name), str):
                 data[name] = json.loads(data[name])
         return ApprovalRecord.model_validate(data)
-
-
-# --- messages ------------------------------------------------------------------------------------
-
-
-def _slack_escape(text: str) -> str:
-    """Slack's three control characters: a summary cannot ping @channel or fake a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def slack_blocks(record: ApprovalRecord) -> list[dict[str, Any]]:
-    """Block Kit: what will happen, then Approve and Deny buttons carrying the approval id."""
-    fields = [
-        {
-            "type": "mrkdwn",
-            "text": _cut(f"*{_slack_escape(label)}*\n{_slack_escape(value)}", _SLACK_FIELD_MAX),
-        }
-        for label, value in record.summary
-    ]
-    intro = (
-        f"*{_slack_escape(record.requester)}* wants the agent to run "
-        f"*{_slack_escape(record.tool)}* (task `{record.task_id}`). "
-        f"The request expires {_when(record.expires_at)}."
-    )
-    blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": _cut(f"Approval needed: {record.tool}", 150)},
-        },
-        {"type": "section", "text": {"type": "mrkdwn", "text": intro}},
-    ]
-    blocks += [{"type": "section", "fields": fields[i : i + 10]} for i in range(0, len(fields), 10)]
-    buttons = [
-        {
-            "type": "button",
-            "text": {"type": "plain_text", "text": "Approve"},
-            "style": "primary",
-            "action_id": "approve",
-            "value": record.approval_id,
-        },
-        {
-            "type": "button",
-            "text": {"type": "plain_text", "text": "Deny"},
-            "style": "danger",
-            "action_id": "deny",
-            "value": record.approval_id,
-        },
-    ]
-    cut = any(
-        len(f"*{_slack_escape(label)}*\n{_slack_escape(value)}") > _SLACK_FIELD_MAX
-        for label, value in record.summary
-    )
-    if cut:  # nobody approves what they could not read: Deny here, Approve where it is shown whole
-        buttons = buttons[1:]
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": "Too long to show in full here: approve from the e-mailed link "
-                        f"or with `docket approvals approve {record.approval_id}`.",
-                    }
-                ],
-            }
-        )
-    blocks.append({"type": "actions", "block_id": "approval", "elements": buttons})
-    blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{record.approval_id}"}]}
-    )
-    return blocks
-
-
-def approval_email(record: ApprovalRecord, approver: str, url: str) -> EmailMessage:
-    """The notice for one approver: the summary, and a link signed for them alone."""
-    lines = "\n".join(
-        f"{label}:\n" + "\n".join(f"    {line}" for line in value.splitlines() or [""])
-        for label, value in record.summary
-    )
-    text = (
-        f"{record.requester} asked the docket agent to run {record.tool} "
-        f"(task {record.task_id}).\n\nWhat will happen:\n\n{lines}\n\n"
-        f"Approve or deny it here: {url}\n\n"
-        f"This link is for {approver} and expires {_when(record.expires_at)}.\n"
-    )
-    rows = "".join(
-        f"<dt><strong>{html.escape(label)}</strong></dt><dd><pre>{html.escape(value)}</pre></dd>"
-        for label, value in record.summary
-    )
-    body_html = (
-        f"<p>{html.escape(record.requester)} asked the docket agent to run "
-        f"<strong>{html.escape(record.tool)}</strong> (task {html.escape(record.task_id)}).</p>"
-        f"<dl>{rows}</dl>"
-        f'<p><a href="{html.escape(url)}">Review and approve or deny</a></p>'
-        f"<p>This link is for {html.escape(approver)} and expires "
-        f"{html.escape(_when(record.expires_at))}.</p>"
-    )
-    return EmailMessage(
-        to=(approver,),
-        subject=f"Approval needed: {record.tool} (task {record.task_id})",
-        text=text,
-        html=body_html,
-    )
-
-
-# --- Slack request signatures -------------------------------------------------------------------
-
-
-_EPOCH_RE = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True, int() fails
-_DEFAULT_SECRET_MARK = "change-me"
-
-
-def signing_key(settings: Settings, name: str) -> bytes:
-    """A signing secret as bytes. Outside the local cloud, the defaults shipped in the source (or
-    anything short) are refused, so a deployment that forgot a secret fails closed instead of
-    accepting links and Slack requests anyone could sign."""
-    value: str = _from_secrets_manager(settings, name) or getattr(settings, name)
-    if settings.auth_mode != "local" and (_DEFAULT_SECRET_MARK in value or len(value) < 32):
-        raise ConfigurationError(f"DOCKET_{name.upper()} must be set to a random secret")
-    return value.encode()
-
-
-def _from_secrets_manager(settings: Settings, name: str) -> str | None:
-    """On AWS the keys are read at run time (docket.secrets), not from the environment."""
-    from docket.secrets import secret_value
-
-    if name == "approval_link_secret" and settings.approval_link_secret_name:
-        return secret_value(settings.approval_link_secret_name)
-    if name == "slack_signing_secret" and settings.slack_secret_name:
-        return secret_value(settings.slack_secret_name, "signing_secret")
-    return None
-
-
-def verify_slack_request(
-    settings: Settings,
-    headers: Mapping[str, str],
-    raw_body: bytes | str,
-    now: float | None = None,
-) -> None:
-    """Slack's v0 signature: a fresh timestamp (5 minutes) and an HMAC of ``v0:{ts}:{body}``."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    ts = lowered.get("x-slack-request-timestamp", "")
-    signature = lowered.get("x-slack-signature", "")
-    if not _EPOCH_RE.fullmatch(ts) or not signature:
-        raise InvalidSignature("missing Slack signature headers")
-    current = time.time() if now is None else now
-    if abs(current - int(ts)) > SLACK_MAX_AGE_S:
-        raise InvalidSignature("the Slack request is too old")
-    body = raw_body.encode() if isinstance(raw_body, str) else raw_body
-    mac = hmac.new(
-        signing_key(settings, "slack_signing_secret"),
-        b"v0:" + ts.encode() + b":" + body,
-        hashlib.sha256,
-    )
-    if not hmac.compare_digest(("v0=" + mac.hexdigest()).encode(), signature.encode()):
-        raise InvalidSignature("the Slack signature does not match")
 
 
 def _same_person(a: str, b: str) -> bool:

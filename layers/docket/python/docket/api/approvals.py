@@ -26,12 +26,9 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from pydantic import BaseModel, ConfigDict, Field
 
 from docket import errors
-from docket.agent.approvals import (
-    ApprovalService,
-    signing_key,
-    verify_slack_request,
-)
+from docket.agent.approvals import ApprovalService
 from docket.agent.models import ApprovalRecord
+from docket.agent.signing import signing_key, verify_slack_request
 from docket.auth import principal_from_event, require
 from docket.config import Settings, get_settings
 from docket.models import Principal
