@@ -130,3 +130,13 @@ def test_one_instance_per_configuration():
     assert get_reranker(settings(rerank_provider="cohere", cohere_api_key="other")) is not first
     reset_rerankers()
     assert get_reranker(cohere) is not first
+
+
+def test_cohere_on_aws_takes_its_key_from_the_provider_secret(monkeypatch) -> None:
+    """No API key in a Lambda's environment: the provider secret holds it."""
+    from docket.providers import secrets
+
+    monkeypatch.setattr(secrets, "_read_secret", lambda name: {"cohere_api_key": "from-secret"})
+    reranker = get_reranker(settings(rerank_provider="cohere", provider_secret_name="docket/keys"))
+    assert isinstance(reranker, CohereReranker)
+    assert reranker._api_key == "from-secret"

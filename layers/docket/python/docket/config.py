@@ -152,7 +152,7 @@ class Settings(BaseSettings):
     rerank_endpoint: str | None = None  # SageMaker: the endpoint name
     rerank_top_n_candidates: int = Field(default=50, ge=1, le=1000)  # fused hits sent to rerank
     rerank_max_chars: int = Field(default=4000, ge=64, le=32000)  # per document sent to rerank
-    # on AWS the key comes from Secrets Manager (a later issue); locally from DOCKET_COHERE_API_KEY
+    # locally from DOCKET_COHERE_API_KEY; on AWS from the provider secret (providers/secrets.py)
     cohere_api_key: str | None = None
 
     # answers

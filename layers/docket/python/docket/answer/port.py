@@ -1,7 +1,7 @@
 """The answer port: turns a question and ranked search hits into an Answer with citations.
 
 Two kinds of answerer sit behind it. The offline default, ``ExtractiveAnswerer``, quotes retrieved
-sentences verbatim. An LLM answerer (a later issue, behind ``docket/providers/``) is expected to:
+sentences verbatim. The LLM answerer (``GenerativeAnswerer``, behind ``docket/providers/``) does this:
 
 - number the sources it puts in the prompt ``[1]..[k]``, one per hit, and ask the model to cite
   them inline; ``[n]`` in ``Answer.text`` always means ``Answer.citations[n-1]``, so it renumbers

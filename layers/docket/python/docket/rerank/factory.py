@@ -42,14 +42,18 @@ def get_reranker(settings: Settings | None = None) -> Reranker | None:
 def _build(settings: Settings) -> Reranker:
     provider = settings.rerank_provider
     if provider == "cohere":
+        from docket.providers.secrets import provider_keys
         from docket.rerank.cohere import DEFAULT_COHERE_MODEL, CohereReranker
 
-        if not settings.cohere_api_key:
+        # on AWS from the provider secret (never an environment variable), locally from settings
+        api_key = provider_keys(settings).get("cohere_api_key")
+        if not api_key:
             raise ConfigurationError(
-                "rerank_provider=cohere needs an API key: set DOCKET_COHERE_API_KEY"
+                "rerank_provider=cohere needs an API key: set DOCKET_COHERE_API_KEY, or "
+                "cohere_api_key in the provider secret (DOCKET_PROVIDER_SECRET_NAME)"
             )
         return CohereReranker(
-            api_key=settings.cohere_api_key,
+            api_key=api_key,
             model=settings.rerank_model or DEFAULT_COHERE_MODEL,
             max_chars=settings.rerank_max_chars,
         )
