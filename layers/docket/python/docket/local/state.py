@@ -32,6 +32,7 @@ _tracking = False
 # What one snapshot recorded of each object, so the next one reads only what changed:
 # (bucket, key) -> ((etag, last modified), line of the bucket's list).
 _seen: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+_seen_in = [""]  # the objects folder ``_seen`` describes (a process may run several clouds)
 
 
 def track_writes() -> None:
@@ -79,6 +80,9 @@ def snapshot(state_dir: Path, s3: Any, ddb: Any, wiring: Wiring) -> None:
         (tmp / "buckets").mkdir(parents=True)
         objects = _objects_dir(state_dir)
         objects.mkdir(parents=True, exist_ok=True)
+        if _seen_in[0] != str(objects):
+            _seen.clear()
+            _seen_in[0] = str(objects)
         # tables before buckets: an upload the tables missed is still saved, and queued again.
         # Read from the emulator's own structures: its API costs a hundredfold per item.
         for t in wiring.tables:
@@ -167,6 +171,7 @@ def restore(state_dir: Path, s3: Any, ddb: Any, wiring: Wiring) -> int:
     if not state_dir.is_dir():
         return 0
     _seen.clear()
+    _seen_in[0] = str(_objects_dir(state_dir))
     restored = 0
     for t in wiring.tables:
         path = state_dir / "tables" / f"{t.name}.jsonl"
