@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from docket import cli
+from docket.local.cloud import CLEAN_STOP
 from docket.models import document_id_for
 
 from .conftest import Api, start_cloud
@@ -29,9 +30,12 @@ def test_restart_with_same_data_dir_keeps_documents_and_index(
     finally:
         gateway.stop()
         cloud.stop()
+    # a drained stop says so, and the next start (which then skips reconciling) takes it back
+    assert (data / CLEAN_STOP).exists()
     # When the local cloud starts again on the same data directory
     cloud, gateway = start_cloud(data)
     try:
+        assert not (data / CLEAN_STOP).exists()
         api = Api(gateway.url)
         # Then the document and its chunks are still there and answer questions
         doc = api.call("GET", f"/documents/{doc_id}").json()

@@ -67,6 +67,10 @@ def _table_definition(t: TableSpec) -> dict[str, Any]:
     return definition
 
 
+# Written when a stop drained the pipeline before its last snapshot; absent after a crash.
+CLEAN_STOP = "clean-stop"
+
+
 class LocalCloud:
     def __init__(
         self,
@@ -189,8 +193,9 @@ class LocalCloud:
 
         if self._mock is None:
             return
+        idle = False
         try:
-            self.wait_idle(timeout=drain_timeout, raise_on_timeout=False)
+            idle = self.wait_idle(timeout=drain_timeout, raise_on_timeout=False)
         finally:
             self._stopping.set()
             for p in self.pollers:
@@ -199,6 +204,8 @@ class LocalCloud:
                 p.join(timeout=30)
             if self.persist:
                 self.snapshot()
+                if idle:  # tables and indexes agree: the next start need not reconcile them
+                    (self.data_dir / CLEAN_STOP).write_text("drained and saved\n")
             close_indexes()
             if self._s3_server is not None:
                 self._s3_server.stop()
@@ -368,9 +375,13 @@ class LocalCloud:
         from docket.ingest.factory import get_ingest_service
         from docket.ingest.reconcile import reconcile
 
-        repairs = reconcile(get_ingest_service())
-        if repairs.any():
-            log.warning("repaired the index against the tables: %s", vars(repairs))
+        marker = self.data_dir / CLEAN_STOP
+        clean = marker.exists()
+        marker.unlink(missing_ok=True)  # from here on, a crash is not a clean stop
+        if not clean:
+            repairs = reconcile(get_ingest_service())
+            if repairs.any():
+                log.warning("repaired the index against the tables: %s", vars(repairs))
         ended = get_agent_service().end_unfinished(
             "interrupted: the local cloud stopped while the task ran; start it again"
         )
