@@ -1,4 +1,5 @@
-"""ApprovalService against moto's DynamoDB, with fake Step Functions and fake notifiers."""
+"""ApprovalService with fake Step Functions and fake notifiers, on each ApprovalRepository: moto's
+DynamoDB (the deployed adapter) and the in-memory one (the ``h`` fixture runs each case on both)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from moto import mock_aws
 
 from docket import aws
 from docket.agent.approvals import ApprovalService, approval_id_for
+from docket.agent.memory import InMemoryApprovalRepository
 from docket.agent.models import ApprovalRecord
 from docket.agent.notify import EmailMessage
+from docket.agent.ports import ApprovalRepository
 from docket.agent.workflow import DENIED_ERROR
 from docket.config import Settings
 from docket.errors import (
@@ -125,10 +128,11 @@ def approval_settings(**overrides: Any) -> Settings:
     return Settings(**{**values, **overrides})
 
 
-def make_harness(settings: Settings) -> Harness:
+def make_harness(settings: Settings, repository: ApprovalRepository | None = None) -> Harness:
     sfn, emailer, slack, clock = FakeStepFunctions(), FakeEmailer(), FakeSlack(), [T0]
     service = ApprovalService(
         settings,
+        repository=repository,
         stepfunctions=sfn,  # type: ignore[arg-type]
         emailer_factory=lambda: emailer,
         slack_factory=lambda: slack,
@@ -146,8 +150,11 @@ def moto_table() -> Iterator[None]:
     aws.reset_clients()
 
 
-@pytest.fixture
-def h(moto_table: None) -> Harness:
+@pytest.fixture(params=["dynamodb", "memory"])
+def h(request: pytest.FixtureRequest) -> Harness:
+    if request.param == "memory":
+        return make_harness(approval_settings(), InMemoryApprovalRepository())
+    request.getfixturevalue("moto_table")
     return make_harness(approval_settings())
 
 
@@ -587,3 +594,29 @@ def test_a_delivered_decision_is_never_swept(h: Harness) -> None:
     assert decided.delivered_at is not None
     h.clock[0] = T0 + timedelta(days=1)
     assert h.service.sweep() == [] and len(h.sfn.succeeded) == 1
+
+
+# --- on the in-memory repository alone (no emulator) ------------------------------------------
+
+
+def test_on_the_in_memory_repository_a_decision_is_made_once() -> None:
+    # Given the service on the in-memory repository and a fake Step Functions
+    repository = InMemoryApprovalRepository()
+    h = make_harness(approval_settings(), repository)
+    stored = h.service.request(pending())
+    assert repository.list_pending("acme") == [stored]
+    assert repository.notified(stored.approval_id) == {
+        "slack",
+        "email:alice@acme.example",
+        "email:bob@acme.example",
+    }
+    # When alice approves, the task gets its token once and the decision is delivered
+    decided = h.service.decide(stored.approval_id, approve=True, decided_by="alice", channel="api")
+    assert decided.status == "approved" and decided.delivered_at == T0
+    assert [token for token, _ in h.sfn.succeeded] == [TOKEN]
+    assert repository.list_pending("acme") == [] and repository.undelivered(T0) == []
+    # Then a second decision is refused, and nothing more reaches the task
+    with pytest.raises(ApprovalClosed, match="already approved by alice"):
+        h.service.decide(stored.approval_id, approve=False, decided_by="bob", channel="api")
+    assert len(h.sfn.succeeded) == 1 and h.sfn.failed == []
+    assert repository.get(stored.approval_id) == decided

@@ -1,38 +1,35 @@
 """Approvals of high-risk tool calls: stored once, notified (Slack, e-mail), decided once.
 
-Storage (the agent table):
+Storage is the ``ApprovalRepository`` port (``docket.agent.ports``): the DynamoDB adapter
+(``docket.agent.approval_store``, the default: its module says how items are laid out) or the
+in-memory one (``docket.agent.memory``). A record, while pending, is in its tenant's pending list
+(oldest first); the channels already told ("slack", "email:{address}") are kept with it, so a
+retried request never sends a notice twice.
 
-- ``pk APPROVAL#{id}``, ``sk APPROVAL``: the record; while pending it carries ``gsi1pk
-  PENDING#{tenant}`` / ``gsi1sk`` created_at, so one Query of ``gsi1`` lists a tenant's pending
-  approvals, oldest first. ``notified`` is the set of channels already told ("slack",
-  "email:{address}"), so a retried request never sends a notice twice.
-- ``pk TASKAPPROVALS#{task_id}``, ``sk APPROVAL#{id}``: a key-only pointer, written in the same
-  transaction, so a task's approvals are one Query (no Scan), in a partition of its own that the
-  task's timeline query never reads.
-
-The approval id is derived from (task, step, call id): a retried request maps to the same item and
-the conditional put makes it a no-op. Deciding is one conditional update ``pending → approved |
-denied``: that update, not the Step Functions call, is the single-use guarantee, so a crash or a
-double click can never approve twice. The raw task token stays in the item: no link, message,
+The approval id is derived from (task, step, call id): a retried request maps to the same record
+and the create-once makes it a no-op. Deciding is one update conditional on ``pending → approved
+| denied``: that update, not the Step Functions call, is the single-use guarantee, so a crash or a
+double click can never approve twice. The raw task token stays in the store: no link, message,
 page or API answer carries it (``ApprovalRecord.public()`` leaves it out).
 
-This module holds the decisions and their storage; what people read is ``docket.agent.messages``
-(Slack blocks, e-mails), and what is signed is ``docket.agent.signing`` (links, Slack requests).
+This module holds the decisions; what people read is ``docket.agent.messages`` (Slack blocks,
+e-mails), and what is signed is ``docket.agent.signing`` (links, Slack requests).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal
+from typing import Literal
 
-from docket import aws
+from docket.agent.approval_store import UNDELIVERED, DynamoApprovalRepository
 from docket.agent.messages import approval_email, closed_message, slack_blocks
 from docket.agent.models import ApprovalRecord, ApprovalStatus
 from docket.agent.notify import Emailer, SlackPoster, get_emailer, get_slack
+from docket.agent.ports import ApprovalRepository
 from docket.agent.signing import LinkSigner
 from docket.agent.workflow import DENIED_ERROR, StepFunctions
 from docket.config import Settings
@@ -46,15 +43,10 @@ from docket.errors import (
 )
 from docket.models import utcnow
 from docket.observability import logger
-from docket.store.dynamodb import codec
+
+__all__ = ["UNDELIVERED", "ApprovalService", "Channel", "approval_id_for"]
 
 Channel = Literal["email", "slack", "api"]
-
-_JSON_FIELDS = ("arguments", "summary")  # stored as JSON text: DynamoDB numbers drop floats
-
-
-# gsi1 partition of decisions not yet delivered to their task (ApprovalService.sweep)
-UNDELIVERED = "UNDELIVERED"
 
 
 def approval_id_for(task_id: str, step: int, call_id: str) -> str:
@@ -63,17 +55,13 @@ def approval_id_for(task_id: str, step: int, call_id: str) -> str:
     return "apv_" + digest[:24]
 
 
-def _is_conditional_failure(exc: Exception) -> bool:
-    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
-
-
 class ApprovalService:
     def __init__(
         self,
         settings: Settings,
         *,
         table_name: str | None = None,
+        repository: ApprovalRepository | None = None,
         stepfunctions: StepFunctions | None = None,
         emailer_factory: Callable[[], Emailer] | None = None,
         slack_factory: Callable[[], SlackPoster] | None = None,
@@ -81,6 +69,9 @@ class ApprovalService:
     ) -> None:
         self.settings = settings
         self.table_name = table_name or settings.agent_table
+        self.repository: ApprovalRepository = (
+            repository if repository is not None else DynamoApprovalRepository(self.table_name)
+        )
         self.stepfunctions = stepfunctions or StepFunctions()
         self._emailer = emailer_factory or (lambda: get_emailer(settings))
         self._slack = slack_factory or (lambda: get_slack(settings))
@@ -91,10 +82,6 @@ class ApprovalService:
     def from_settings(cls, settings: Settings) -> ApprovalService:
         """The deployed wiring: the agent table, Step Functions, SES or the outbox, Slack."""
         return cls(settings)
-
-    @property
-    def _ddb(self) -> Any:
-        return aws.client("dynamodb")
 
     # --- request -------------------------------------------------------------------------------
 
@@ -107,55 +94,23 @@ class ApprovalService:
         approval_id = approval_id_for(record.task_id, record.step, record.call_id)
         record = record.model_copy(update={"approval_id": approval_id, "status": "pending"})
         notified: set[str] = set()
-        if not self._create(record):
-            item = self._item(approval_id)
-            if item is None:  # created and gone between the two calls: nothing to notify
+        if not self.repository.create(record):
+            existing = self.repository.get(approval_id)
+            if existing is None:  # created and gone between the two calls: nothing to notify
                 raise StoreUnavailable(f"approval {approval_id} vanished while being requested")
-            notified = set(item.get("notified", {}).get("SS", []))
-            existing = self._record(item)
-            if existing.status == "pending" and existing.task_token != record.task_token:
-                self._refresh_token(existing, record)
-            elif existing.status != "pending":
+            if existing.status != "pending":
                 return existing
+            notified = self.repository.notified(approval_id)
+            if existing.task_token != record.task_token:
+                self._refresh_token(existing, record)
             record = existing.model_copy(
                 update={"task_token": record.task_token, "execution_arn": record.execution_arn}
             )
         self._notify(record, notified)
         return record
 
-    def _create(self, record: ApprovalRecord) -> bool:
-        data = self._to_item(record)
-        data.update(gsi1pk=f"PENDING#{record.tenant}", gsi1sk=data["created_at"])
-        pointer = {"pk": f"TASKAPPROVALS#{record.task_id}", "sk": f"APPROVAL#{record.approval_id}"}
-        new = "attribute_not_exists(pk)"
-        try:
-            self._ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": codec.to_item(data),
-                            "ConditionExpression": new,
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": codec.to_item({**pointer, "approval_id": record.approval_id}),
-                            "ConditionExpression": new,
-                        }
-                    },
-                ]
-            )
-        except Exception as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise StoreUnavailable(f"cannot store approval {record.approval_id}: {exc}") from exc
-        logger.info("approval requested", approval_id=record.approval_id, tool=record.tool)
-        return True
-
     def _refresh_token(self, existing: ApprovalRecord, record: ApprovalRecord) -> None:
-        self._update(
+        self.repository.update(
             existing.approval_id,
             expect="pending",
             set_={"task_token": record.task_token, "execution_arn": record.execution_arn},
@@ -183,24 +138,13 @@ class ApprovalService:
                 logger.warning("approval notice failed", channel=name, error=exc.message)
                 failures.append(f"{name}: {exc.message}")
                 continue
-            self._mark_notified(record.approval_id, name)
+            self.repository.mark_notified(record.approval_id, name)
             notified.add(name)
         if failures and not notified:
             raise ToolUnavailable(
                 f"approval {record.approval_id} is stored but no approver could be notified: "
                 + "; ".join(failures)
             )
-
-    def _mark_notified(self, approval_id: str, channel: str) -> None:
-        try:
-            self._ddb.update_item(
-                TableName=self.table_name,
-                Key=self._key(approval_id),
-                UpdateExpression="ADD notified :c",
-                ExpressionAttributeValues={":c": {"SS": [channel]}},
-            )
-        except Exception as exc:
-            raise StoreUnavailable(f"cannot record the notice of {approval_id}: {exc}") from exc
 
     def _notify_slack(self, record: ApprovalRecord, channel: str) -> None:
         text = f"Approval needed: {record.tool} requested by {record.requester}"
@@ -224,50 +168,15 @@ class ApprovalService:
     # --- reads ---------------------------------------------------------------------------------
 
     def get(self, approval_id: str) -> ApprovalRecord | None:
-        item = self._item(approval_id)
-        return self._record(item) if item else None
+        return self.repository.get(approval_id)
 
     def list_pending(self, tenant: str) -> list[ApprovalRecord]:
-        items = self._query(
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :p",
-            ExpressionAttributeValues={":p": {"S": f"PENDING#{tenant}"}},
-            ScanIndexForward=True,
-        )
-        return [self._record(i) for i in items]
+        """The tenant's pending approvals, oldest first."""
+        return self.repository.list_pending(tenant)
 
     def for_task(self, task_id: str) -> list[ApprovalRecord]:
-        """A task's approvals, oldest first (through the pointer items)."""
-        pointers = self._query(
-            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
-            ExpressionAttributeValues={
-                ":p": {"S": f"TASKAPPROVALS#{task_id}"},
-                ":s": {"S": "APPROVAL#"},
-            },
-        )
-        records = [r for p in pointers if (r := self.get(str(p["approval_id"]["S"])))]
-        return sorted(records, key=lambda r: r.created_at)
-
-    def _item(self, approval_id: str) -> dict[str, Any] | None:
-        try:
-            resp = self._ddb.get_item(
-                TableName=self.table_name, Key=self._key(approval_id), ConsistentRead=True
-            )
-        except Exception as exc:
-            raise StoreUnavailable(f"cannot read approval {approval_id}: {exc}") from exc
-        return resp.get("Item")  # type: ignore[no-any-return]
-
-    def _query(self, **kwargs: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        try:
-            while True:
-                resp = self._ddb.query(TableName=self.table_name, **kwargs)
-                items.extend(resp.get("Items", []))
-                if "LastEvaluatedKey" not in resp:
-                    return items
-                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-        except Exception as exc:
-            raise StoreUnavailable(f"cannot query approvals: {exc}") from exc
+        """A task's approvals, oldest first."""
+        return self.repository.for_task(task_id)
 
     # --- decisions -----------------------------------------------------------------------------
 
@@ -306,19 +215,18 @@ class ApprovalService:
             )
         status: ApprovalStatus = "approved" if approve else "denied"
         now = self._now()
-        # recorded as undelivered first (gsi1 UNDELIVERED): a crash before the token is sent
-        # leaves it for the sweeper, not for the approval timeout
-        decided = self._update(
+        # recorded as undelivered first (decided, no delivered_at): a crash before the token is
+        # sent leaves it for the sweeper, not for the approval timeout
+        decided = self.repository.update(
             approval_id,
             expect="pending",
             set_={
                 "status": status,
                 "decided_by": decided_by,
-                "decided_at": now.isoformat(),
+                "decided_at": now,
                 "decision_channel": channel,
                 "comment": comment or None,
-                "gsi1pk": UNDELIVERED,
-                "gsi1sk": now.isoformat(),
+                "delivered_at": None,
             },
         )
         if decided is None:  # someone else decided first
@@ -345,11 +253,8 @@ class ApprovalService:
             cause = {**who, "comment": decided.comment}
             self.stepfunctions.fail(decided.task_token, error=DENIED_ERROR, cause=json.dumps(cause))
         try:
-            delivered = self._update(
-                decided.approval_id,
-                expect=decided.status,
-                set_={"delivered_at": self._now().isoformat()},
-                remove=("gsi1pk", "gsi1sk"),
+            delivered = self.repository.update(
+                decided.approval_id, expect=decided.status, set_={"delivered_at": self._now()}
             )
         except StoreUnavailable:  # sent: never reopen it; the sweeper finds it closed later
             logger.exception("decision delivered but not marked", approval_id=decided.approval_id)
@@ -360,14 +265,8 @@ class ApprovalService:
         """Decisions recorded but never delivered (the deciding process died between the two):
         send them now. A task that no longer waits closes the approval as expired. Runs on a
         schedule and when the local cloud starts; returns what it settled."""
-        cutoff = (self._now() - older_than).isoformat()
-        items = self._query(
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :p AND gsi1sk <= :t",
-            ExpressionAttributeValues={":p": {"S": UNDELIVERED}, ":t": {"S": cutoff}},
-        )
         settled = []
-        for record in (self._record(i) for i in items):
+        for record in self.repository.undelivered(self._now() - older_than):
             try:
                 settled.append(self._deliver(record))
             except ApprovalClosed:
@@ -383,11 +282,10 @@ class ApprovalService:
         closed = []
         for record in self.for_task(task_id):
             if record.status == "pending":
-                done = self._update(
+                done = self.repository.update(
                     record.approval_id,
                     expect="pending",
-                    set_={"status": "cancelled", "decided_at": self._now().isoformat()},
-                    remove=("gsi1pk", "gsi1sk"),
+                    set_={"status": "cancelled", "decided_at": self._now()},
                 )
                 if done is not None:
                     closed.append(done)
@@ -401,25 +299,20 @@ class ApprovalService:
             return record
         return self._expire(record, "pending", self._now())
 
-    def _expire(self, record: ApprovalRecord, expect: str, now: datetime) -> ApprovalRecord:
-        expired = self._update(
-            record.approval_id,
-            expect=expect,
-            set_={"status": "expired", "decided_at": now.isoformat()},
-            remove=("gsi1pk", "gsi1sk"),
+    def _expire(
+        self, record: ApprovalRecord, expect: ApprovalStatus, now: datetime
+    ) -> ApprovalRecord:
+        expired = self.repository.update(
+            record.approval_id, expect=expect, set_={"status": "expired", "decided_at": now}
         )
         return expired or self._require(record.approval_id)
 
     def _reopen(self, decided: ApprovalRecord) -> None:
         try:
-            self._update(
+            self.repository.update(
                 decided.approval_id,
                 expect=decided.status,
-                set_={
-                    "status": "pending",
-                    "gsi1pk": f"PENDING#{decided.tenant}",
-                    "gsi1sk": decided.created_at.isoformat(),
-                },
+                set_={"status": "pending"},
                 remove=("decided_by", "decided_at", "decision_channel", "comment"),
             )
         except StoreUnavailable:
@@ -430,67 +323,6 @@ class ApprovalService:
         if record is None:
             raise NotFound(f"approval {approval_id} not found")
         return record
-
-    def _update(
-        self,
-        approval_id: str,
-        *,
-        expect: str,
-        set_: Mapping[str, Any],
-        remove: tuple[str, ...] = (),
-    ) -> ApprovalRecord | None:
-        """Conditional on the current status; the new record, or None if the status differs."""
-        names = {"#status": "status"}
-        values: dict[str, Any] = {":expect": {"S": expect}}
-        sets, removes = [], [f"#r{i}" for i in range(len(remove))]
-        names.update({f"#r{i}": n for i, n in enumerate(remove)})
-        for i, (name, value) in enumerate(set_.items()):
-            if value is None:
-                names[f"#n{i}"] = name
-                removes.append(f"#n{i}")
-                continue
-            names[f"#n{i}"] = name
-            values[f":v{i}"] = codec._ser.serialize(value)
-            sets.append(f"#n{i} = :v{i}")
-        expr = ("SET " + ", ".join(sets) if sets else "") + (
-            " REMOVE " + ", ".join(removes) if removes else ""
-        )
-        try:
-            resp = self._ddb.update_item(
-                TableName=self.table_name,
-                Key=self._key(approval_id),
-                UpdateExpression=expr.strip(),
-                ConditionExpression="attribute_exists(pk) AND #status = :expect",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except Exception as exc:
-            if _is_conditional_failure(exc):
-                return None
-            raise StoreUnavailable(f"cannot update approval {approval_id}: {exc}") from exc
-        return self._record(resp["Attributes"])
-
-    # --- items ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _key(approval_id: str) -> dict[str, Any]:
-        return {"pk": {"S": f"APPROVAL#{approval_id}"}, "sk": {"S": "APPROVAL"}}
-
-    @staticmethod
-    def _to_item(record: ApprovalRecord) -> dict[str, Any]:
-        data = record.model_dump(mode="json")
-        for name in _JSON_FIELDS:
-            data[name] = json.dumps(data[name])
-        return {"pk": f"APPROVAL#{record.approval_id}", "sk": "APPROVAL", **data}
-
-    @staticmethod
-    def _record(item: dict[str, Any]) -> ApprovalRecord:
-        data = codec.from_item(item)
-        for name in _JSON_FIELDS:
-            if isinstance(data.get(name), str):
-                data[name] = json.loads(data[name])
-        return ApprovalRecord.model_validate(data)
 
 
 def _same_person(a: str, b: str) -> bool:

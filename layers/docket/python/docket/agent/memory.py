@@ -1,14 +1,29 @@
-"""``InMemoryTaskRepository``: the ``TaskRepository`` port in a process's memory, with the DynamoDB
-adapter's semantics (conditional create, ``unless_terminal``, idempotent steps, atomic budget
-reservations), proven by the same contract suite (tests/agent_contract.py). For unit tests of the
-agent's logic without an emulator."""
+"""The agent's ports in a process's memory, for unit tests of the agent's logic without an
+emulator:
+
+- ``InMemoryTaskRepository``: ``TaskRepository`` with the DynamoDB adapter's semantics
+  (conditional create, ``unless_terminal``, idempotent steps, atomic budget reservations), proven
+  by the same contract suite (tests/agent_contract.py);
+- ``InMemoryApprovalRepository``: ``ApprovalRepository`` likewise (create once, updates
+  conditional on the status, the pending and undelivered lists derived from the records), proven
+  by tests/approval_contract.py."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection, Mapping
 from datetime import datetime
+from typing import Any
 
-from docket.agent.models import TERMINAL_STATUSES, StepRecord, TaskRecord
+from docket.agent.models import (
+    TERMINAL_STATUSES,
+    ApprovalRecord,
+    ApprovalStatus,
+    StepRecord,
+    TaskRecord,
+    apply_approval_update,
+    check_approval_update,
+)
 from docket.errors import NotFound, StoreUnavailable
 from docket.models import utcnow
 from docket.providers.llm import ChatMessage
@@ -126,3 +141,77 @@ class InMemoryTaskRepository:
         with self._lock:
             self._budget[key] = self._budget.get(key, 0) + int(tokens)
             return self._budget[key]
+
+
+class InMemoryApprovalRepository:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, str] = {}  # id -> record JSON, in the order created
+        self._notified: dict[str, set[str]] = {}
+
+    def _all(self) -> list[ApprovalRecord]:
+        with self._lock:
+            raws = list(self._records.values())
+        return [ApprovalRecord.model_validate_json(r) for r in raws]
+
+    # --- writes
+
+    def create(self, record: ApprovalRecord) -> bool:
+        with self._lock:
+            if record.approval_id in self._records:
+                return False
+            self._records[record.approval_id] = record.model_dump_json()
+        return True
+
+    def mark_notified(self, approval_id: str, channel: str) -> None:
+        with self._lock:
+            self._notified.setdefault(approval_id, set()).add(channel)
+
+    def update(
+        self,
+        approval_id: str,
+        *,
+        expect: ApprovalStatus,
+        set_: Mapping[str, Any],
+        remove: Collection[str] = (),
+    ) -> ApprovalRecord | None:
+        check_approval_update(set_, remove)
+        with self._lock:
+            raw = self._records.get(approval_id)
+            if raw is None:
+                return None
+            current = ApprovalRecord.model_validate_json(raw)
+            if current.status != expect:
+                return None
+            updated = apply_approval_update(current, set_, remove)
+            self._records[approval_id] = updated.model_dump_json()
+        return updated
+
+    # --- reads
+
+    def get(self, approval_id: str) -> ApprovalRecord | None:
+        with self._lock:
+            raw = self._records.get(approval_id)
+        return ApprovalRecord.model_validate_json(raw) if raw is not None else None
+
+    def notified(self, approval_id: str) -> set[str]:
+        with self._lock:
+            return set(self._notified.get(approval_id, ()))
+
+    def list_pending(self, tenant: str) -> list[ApprovalRecord]:
+        found = [r for r in self._all() if r.status == "pending" and r.tenant == tenant]
+        return sorted(found, key=lambda r: r.created_at)
+
+    def for_task(self, task_id: str) -> list[ApprovalRecord]:
+        return sorted((r for r in self._all() if r.task_id == task_id), key=lambda r: r.created_at)
+
+    def undelivered(self, decided_before: datetime) -> list[ApprovalRecord]:
+        found = [
+            r
+            for r in self._all()
+            if r.status in ("approved", "denied")
+            and r.delivered_at is None
+            and r.decided_at is not None
+            and r.decided_at <= decided_before
+        ]
+        return sorted(found, key=lambda r: r.decided_at or decided_before)

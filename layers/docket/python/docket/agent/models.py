@@ -6,7 +6,8 @@ Key layout of the agent table (partition ``pk``, sort ``sk``, sparse index ``gsi
 - task:      pk ``TASK#{task_id}``      sk ``TASK``                 gsi1 ``TENANT#{tenant}`` / created
 - step:      pk ``TASK#{task_id}``      sk ``STEP#{seq:04d}#{n:02d}#{kind}``
 - approval:  pk ``APPROVAL#{id}``       sk ``APPROVAL``             gsi1 ``PENDING#{tenant}`` / created
-  (the gsi1 attributes are removed when it is decided: the index holds pending ones only)
+  (decided and not yet delivered: gsi1 ``UNDELIVERED`` / decided; else out of the index:
+  docket.agent.approval_store; a task's approvals: pk ``TASKAPPROVALS#{task_id}`` pointers)
 - budget:    pk ``BUDGET#{tenant}``     sk ``{YYYY-MM}``            tokens used that month
 - outbox:    pk ``OUTBOX#{key}``        sk ``OUTBOX``               one side effect, at most once
 
@@ -17,6 +18,7 @@ state machine carries only ids, so its 256 KiB payload limit never binds.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -131,3 +133,39 @@ class ApprovalRecord(BaseModel):
     def public(self) -> dict[str, Any]:
         """The record as shown to people and API clients: everything but the task token."""
         return self.model_dump(mode="json", exclude={"task_token"})
+
+
+# what an ApprovalRepository.update may not change: the approval's identity and its place in lists
+APPROVAL_IDENTITY: frozenset[str] = frozenset({"approval_id", "task_id", "tenant", "created_at"})
+
+
+def check_approval_update(set_: Mapping[str, Any], remove: Collection[str]) -> set[str]:
+    """The fields an update clears (``remove``, and ``set_`` names whose value is None);
+    ``ValueError`` for a name that is no field of ``ApprovalRecord``, a part of its identity, or
+    a required field (or the status) cleared."""
+    names = set(set_) | set(remove)
+    unknown = sorted(names - set(ApprovalRecord.model_fields))
+    if unknown:
+        raise ValueError(f"not fields of an approval: {', '.join(unknown)}")
+    fixed = sorted(names & APPROVAL_IDENTITY)
+    if fixed:
+        raise ValueError(f"an approval's {', '.join(fixed)} cannot change")
+    cleared = set(remove) | {name for name, value in set_.items() if value is None}
+    required = sorted(
+        n for n in cleared if n == "status" or ApprovalRecord.model_fields[n].is_required()
+    )
+    if required:
+        raise ValueError(f"an approval's {', '.join(required)} cannot be cleared")
+    return cleared
+
+
+def apply_approval_update(
+    record: ApprovalRecord, set_: Mapping[str, Any], remove: Collection[str]
+) -> ApprovalRecord:
+    """``record`` with the update applied (cleared fields back to their defaults), validated."""
+    cleared = check_approval_update(set_, remove)
+    data = record.model_dump()
+    for name in cleared:
+        data[name] = ApprovalRecord.model_fields[name].get_default(call_default_factory=True)
+    data.update({name: value for name, value in set_.items() if value is not None})
+    return ApprovalRecord.model_validate(data)

@@ -4,16 +4,23 @@
   Adapters: ``docket.agent.store.TaskStore`` (DynamoDB + S3) and ``InMemoryTaskRepository``
   (``docket.agent.memory``: unit tests and the offline tools). One contract suite,
   ``tests/agent_contract.py``, runs against both.
+- ``ApprovalRepository``: approvals of high-risk calls, the channels told about each, the pending
+  list an approver reads and the decisions not yet delivered to their task. Adapters:
+  ``docket.agent.approval_store.DynamoApprovalRepository`` (the agent table) and
+  ``InMemoryApprovalRepository`` (``docket.agent.memory``); one contract suite,
+  ``tests/approval_contract.py``, runs against both. ``docket.agent.approvals.ApprovalService``
+  holds the decisions and speaks only this port.
 - ``Workflow``: the durable loop's engine. Adapter: ``docket.agent.workflow.StepFunctions``.
 - ``EffectOutbox`` (``docket.agent.outbox``): every side effect at most once per key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from docket.agent.models import StepRecord, TaskRecord
+from docket.agent.models import ApprovalRecord, ApprovalStatus, StepRecord, TaskRecord
 from docket.providers.llm import ChatMessage
 
 
@@ -73,6 +80,72 @@ class TaskRepository(Protocol):
 
     def add_tokens(self, tenant: str, tokens: int, period: str | None = None) -> int:
         """Atomically add (negative: give back); the new total."""
+        ...
+
+
+class ApprovalRepository(Protocol):
+    """Where approvals live. Two lists follow from a record's fields, never written directly:
+
+    - the tenant's *pending* list: every approval whose status is ``pending``, oldest
+      ``created_at`` first;
+    - the *undelivered* decisions: status ``approved`` or ``denied`` with a ``decided_at`` and no
+      ``delivered_at`` (the decision is recorded but has not reached its task yet), oldest
+      ``decided_at`` first.
+
+    Any other status (``expired``, ``cancelled``) is in neither. Every failure of the store is
+    ``StoreUnavailable``."""
+
+    def create(self, record: ApprovalRecord) -> bool:
+        """Store a new approval, findable by its id and by its task, and (pending) in its
+        tenant's pending list, in one atomic write. False, writing nothing, if one with this id
+        exists (ids derive from task, step and call: a retried request)."""
+        ...
+
+    def get(self, approval_id: str) -> ApprovalRecord | None:
+        """The approval as last written (a strongly consistent read); None for an unknown id."""
+        ...
+
+    def notified(self, approval_id: str) -> set[str]:
+        """The channels already told about it (``"slack"``, ``"email:{address}"``); empty for an
+        approval nobody was told about, or an unknown id."""
+        ...
+
+    def mark_notified(self, approval_id: str, channel: str) -> None:
+        """Add ``channel`` to the approval's told channels (idempotent: a set). For an approval
+        that exists: ``ApprovalService`` calls it only after ``create`` or ``get``."""
+        ...
+
+    def update(
+        self,
+        approval_id: str,
+        *,
+        expect: ApprovalStatus,
+        set_: Mapping[str, Any],
+        remove: Collection[str] = (),
+    ) -> ApprovalRecord | None:
+        """Change fields of the approval, atomically and only if its status is ``expect``; the
+        record as written, or None (nothing written) if the approval is unknown or its status
+        differs. This condition is what makes a decision single-use: of two racing updates
+        expecting ``pending``, one wins.
+
+        ``set_`` maps ``ApprovalRecord`` field names to new values (a ``None`` value clears the
+        field, as naming it in ``remove`` does: it reads back as its default). The identity of an
+        approval (``approval_id``, ``task_id``, ``tenant``, ``created_at``) cannot change, and a
+        name that is no field is refused: ``ValueError`` for both, before anything is written.
+        The pending list and the undelivered decisions follow the new fields."""
+        ...
+
+    def list_pending(self, tenant: str) -> list[ApprovalRecord]:
+        """The tenant's pending approvals, oldest ``created_at`` first; no other tenant's."""
+        ...
+
+    def for_task(self, task_id: str) -> list[ApprovalRecord]:
+        """Every approval of the task, whatever its status, oldest ``created_at`` first."""
+        ...
+
+    def undelivered(self, decided_before: datetime) -> list[ApprovalRecord]:
+        """Every tenant's undelivered decisions decided at or before ``decided_before``, oldest
+        ``decided_at`` first (the sweeper re-sends them)."""
         ...
 
 
