@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from docket.agent.memory import InMemoryOutbox
 from docket.agent.outbox import Outbox
 from docket.errors import EffectInDoubt, StoreUnavailable, ToolTimeout, ToolUnavailable
 
@@ -53,6 +54,18 @@ def outbox(ddb: Any) -> Outbox:
     return Outbox(TABLE, client=ddb)
 
 
+@pytest.fixture(params=["dynamodb", "memory"])
+def any_outbox(request: pytest.FixtureRequest) -> Iterator[Outbox]:
+    """The cases that speak only ``once`` run against both adapters."""
+    if request.param == "memory":
+        yield InMemoryOutbox()
+        return
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_agent_table(client)
+        yield Outbox(TABLE, client=client)
+
+
 class Effect:
     """Counts its runs; returns a result that says which run it was."""
 
@@ -86,7 +99,8 @@ def test_the_effect_runs_once_and_a_second_call_replays_its_result(outbox: Outbo
     assert stored is not None and stored["status"]["S"] == "done"
 
 
-def test_different_keys_are_different_effects(outbox: Outbox):
+def test_different_keys_are_different_effects(any_outbox: Outbox):
+    outbox = any_outbox
     effect = Effect()
     outbox.once("a", effect)
     result, replayed = outbox.once("b", effect)
@@ -94,7 +108,8 @@ def test_different_keys_are_different_effects(outbox: Outbox):
     assert result == {"message_id": "m-2"} and not replayed
 
 
-def test_a_crash_after_the_effect_does_not_repeat_it_on_retry(outbox: Outbox):
+def test_a_crash_after_the_effect_does_not_repeat_it_on_retry(any_outbox: Outbox):
+    outbox = any_outbox
     # Given a step that runs the effect, then crashes before it records anything of its own
     effect = Effect()
 
@@ -142,7 +157,8 @@ def test_a_failing_effect_releases_the_key_so_a_retry_may_run_it(outbox: Outbox,
     assert working.calls == 1 and result == {"message_id": "m-1"} and not replayed
 
 
-def test_a_timed_out_effect_stays_in_doubt(outbox: Outbox):
+def test_a_timed_out_effect_stays_in_doubt(any_outbox: Outbox):
+    outbox = any_outbox
     # Given an effect that timed out (the request may have reached the server)
     with pytest.raises(ToolTimeout):
         outbox.once("k5", Effect(fail=ToolTimeout("no answer in 20 s")))
@@ -153,7 +169,8 @@ def test_a_timed_out_effect_stays_in_doubt(outbox: Outbox):
     assert retry.calls == 0
 
 
-def test_a_concurrent_attempt_does_not_run_the_effect_twice(outbox: Outbox):
+def test_a_concurrent_attempt_does_not_run_the_effect_twice(any_outbox: Outbox):
+    outbox = any_outbox
     # Given an attempt whose effect is in flight
     started, release = threading.Event(), threading.Event()
     effect = Effect()

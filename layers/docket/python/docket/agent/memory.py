@@ -10,6 +10,7 @@ emulator:
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Collection, Mapping
 from datetime import datetime
@@ -24,7 +25,8 @@ from docket.agent.models import (
     apply_approval_update,
     check_approval_update,
 )
-from docket.errors import NotFound, StoreUnavailable
+from docket.agent.outbox import DONE, PENDING, Outbox
+from docket.errors import EffectInDoubt, NotFound, StoreUnavailable
 from docket.models import utcnow
 from docket.providers.llm import ChatMessage
 
@@ -215,3 +217,45 @@ class InMemoryApprovalRepository:
             and r.decided_at <= decided_before
         ]
         return sorted(found, key=lambda r: r.decided_at or decided_before)
+
+
+class InMemoryOutbox(Outbox):
+    """The outbox (``EffectOutbox``) with its records in memory: ``Outbox.once``'s claim, run,
+    finish-or-release logic unchanged, over a dict instead of conditional DynamoDB writes."""
+
+    def __init__(self) -> None:
+        super().__init__(table_name="(memory)")
+        self._lock = threading.Lock()
+        self._records: dict[str, dict[str, Any]] = {}
+
+    def _claim(self, key: str) -> bool:
+        with self._lock:
+            if key in self._records:
+                return False
+            self._records[key] = {"status": PENDING, "started_at": utcnow().isoformat()}
+            return True
+
+    def _stored(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            item = dict(self._records[key]) if key in self._records else None
+        if item is None:
+            return None
+        if item["status"] == DONE:
+            return dict(item["result"])
+        raise EffectInDoubt(
+            "an earlier attempt of this call started its side effect and never recorded the "
+            f"outcome (since {item['started_at']}); it may have happened, so it is not "
+            "attempted again: check before asking for it anew"
+        )
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            if self._records.get(key, {}).get("status") == PENDING:
+                del self._records[key]
+
+    def _finish(self, key: str, result: dict[str, Any]) -> None:
+        with self._lock:
+            self._records[key] = {
+                "status": DONE,
+                "result": json.loads(json.dumps(result, default=str)),
+            }
