@@ -90,10 +90,13 @@ def test_the_budget_reserves_atomically_and_settles(repo: TaskRepository) -> Non
 
 
 def test_parallel_reservations_never_pass_the_limit(repo: TaskRepository) -> None:
+    # Given a budget of 1,000 tokens and 24 tasks each wanting 100 at the same moment
     results: list[bool] = []
     lock = threading.Lock()
+    start = threading.Barrier(24)
 
     def reserve() -> None:
+        start.wait()
         ok = repo.reserve_tokens("acme", 100, 1000, "2026-12")
         with lock:
             results.append(ok)

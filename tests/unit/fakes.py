@@ -244,20 +244,28 @@ class FakeIndex:
         pass
 
 
-def drain(service: Any, documents: FakeDocumentStore, chunks: FakeChunkStore) -> None:
+def drain(
+    service: Any, documents: FakeDocumentStore, chunks: FakeChunkStore, copies: int = 1
+) -> list[Any]:
     """Deliver the fake tables' stream records to the next steps until nothing is left,
-    as the local cloud's pollers do with DynamoDB Streams."""
+    as the local cloud's pollers do with DynamoDB Streams; each record ``copies`` times (streams
+    deliver at least once). Returns the first batch of chunk changes (to deliver late)."""
     from docket.ingest.service import ChunkChange
 
     seq = 0
+    first: list[Any] = []
     while documents.stream or chunks.stream:
         while documents.stream:
             event, old, new = documents.stream.pop(0)
-            service.on_document_change(event, old, new)
+            for _ in range(copies):
+                service.on_document_change(event, old, new)
         batch, chunks.stream = chunks.stream, []
         changes = []
         for event, old, new in batch:
             seq += 1
             changes.append(ChunkChange(record_id=str(seq), event_name=event, old=old, new=new))
         if changes:
-            service.on_chunk_changes(changes)
+            for _ in range(copies):
+                service.on_chunk_changes(changes)
+            first = first or changes
+    return first

@@ -17,8 +17,8 @@ from docket.agent.ports import ApprovalRepository
 from tests.approval_contract import *  # noqa: F403  (the contract cases)
 from tests.approval_contract import T0, approval, decision
 
-from .test_budget import _OneCallAtATime
 from .test_outbox import TABLE, create_agent_table
+from .test_task_repository_contract import _OneCallAtATime
 
 
 @pytest.fixture(params=["memory", "dynamodb"])

@@ -108,7 +108,7 @@ def test_every_event_delivered_twice_leaves_no_duplicate(tmp_path):
 
     from docket.config import Settings
     from docket.embedding.hashing import HashingEmbedder
-    from docket.ingest.service import ChunkChange, IngestService
+    from docket.ingest.service import IngestService
     from docket.search.embedded import EmbeddedIndex
 
     from ..fakes import FakeBlobStore, FakeChunkStore, FakeDeadLetters, FakeDocumentStore
@@ -134,22 +134,7 @@ def test_every_event_delivered_twice_leaves_no_duplicate(tmp_path):
     for key in keys:
         service.on_object_created(BUCKET, key)
         service.on_object_created(BUCKET, key)  # the duplicate notification
-    seq = 0
-    late: list[ChunkChange] = []
-    while docs.stream or chunks.stream:
-        while docs.stream:
-            event, old, new = docs.stream.pop(0)
-            service.on_document_change(event, old, new)
-            service.on_document_change(event, old, new)  # the duplicate stream record
-        batch, chunks.stream = chunks.stream, []
-        changes = []
-        for event, old, new in batch:
-            seq += 1
-            changes.append(ChunkChange(record_id=str(seq), event_name=event, old=old, new=new))
-        if changes:
-            service.on_chunk_changes(changes)
-            service.on_chunk_changes(changes)
-            late = late or changes
+    late = drain(service, docs, chunks, copies=2)  # every stream record twice
     service.on_chunk_changes(late)  # a late redelivery of the first batch
     index.commit()
     with sqlite3.connect(tmp_path / "index" / "chunks.sqlite") as conn:
