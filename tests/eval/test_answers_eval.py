@@ -5,19 +5,23 @@ check puts documents out of reach with a filter). RGB's counterfactual split get
 of its own (about 1,400 passages, ~25 s to embed on two cores).
 
 Measured with the extractive answerer (answerability model and threshold 0.50 fit on SciFact
-train, docket/answer/answerability.py), all-MiniLM-L6-v2, hybrid retrieval (2026-12-04):
+train, docket/answer/answerability.py; table rows and linked names, docket/answer/tables.py),
+all-MiniLM-L6-v2 int8, hybrid retrieval (2026-12-05):
 
-    SciFact test (300)  answered 0.617, citation coverage 1.000, fully supported 1.000, citing a
-                        relevant document 0.789 of the answered
-    relevant removed    abstained 0.723 (false answers 0.277)
+    SciFact test (300)  answered 0.600, citation coverage 1.000, fully supported 1.000, citing a
+                        relevant document 0.817 of the answered
+    relevant removed    abstained 0.707 (false answers 0.293)
     MS MARCO mini (43)  answered 0.860, citing a relevant passage 1.000; with every judged
-                        passage out of reach, abstained 0.953
-    RGB en_fact (100)   true answer 0.45, planted false answer 0.37 (both 0.17), abstained 0.05,
-                        neither 0.30; 0.40 of the answers cite a planted passage
+                        passage out of reach, abstained 0.907
+    RGB en_fact (100)   true answer 0.43, planted false answer 0.42 (both 0.20), abstained 0.05,
+                        neither 0.30; 0.45 of the answers cite a planted passage
 
+The same run without the table rows and name linking: SciFact answered 0.617, citing relevant
+0.789, abstained 0.710; MS MARCO mini unchanged; RGB true 0.44, false 0.43, abstained 0.04.
 Before the answerability model (hand-weighted confidence, threshold 0.40): SciFact answered
 0.660, citing relevant 0.788, abstained 0.643; MS MARCO mini answered 0.953, abstained 0.953;
-RGB true 0.47, false 0.37, abstained 0.02. Floors sit a few points below. The extractive answerer quotes verbatim, so coverage is ~1 by
+RGB true 0.47, false 0.37, abstained 0.02. Floors sit a few points below. The extractive
+answerer quotes verbatim, so coverage is ~1 by
 construction; it still is measured, with the same verifier the LLM answerer uses. It has no notion
 of which source is right: on RGB it quotes planted passages nearly as often as true ones, and the
 test only holds the false answer below the true one, as measured.
@@ -101,7 +105,7 @@ def test_answers_to_scifact_claims_cite_chunks_that_support_them(
     assert figures.citation_coverage >= 0.95
     assert figures.fully_supported >= 0.95
     assert figures.answered >= 0.57
-    assert figures.cites_relevant >= 0.74
+    assert figures.cites_relevant >= 0.77
 
 
 def test_scifact_claims_without_their_relevant_abstracts_are_mostly_not_found(

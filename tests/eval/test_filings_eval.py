@@ -5,15 +5,18 @@ extraction facts (a headcount sentence whole on its page, statement rows with th
 order under their year headers) are held firmly. The answer-level figures are printed and held to
 floors a few points below what was measured.
 
-Measured 2026-12-04 (layout-mode extraction, 2,305 chunks, extractive answerer with count and
-heading rules, all-MiniLM-L6-v2, hybrid retrieval):
+Measured 2026-12-05 (layout-mode extraction, 2,305 chunks, extractive answerer with table rows
+read under their headers and names linked to the quote, all-MiniLM-L6-v2 int8, hybrid retrieval):
 
-    answerable (18)    an expected page retrieved 0.944, answered 0.778, value in the answer
-                       0.500, expected page cited 0.667
-    unanswerable (6)   abstained 0.500 (Tesla's revenue is answered with Uber's text)
+    answerable (18)    an expected page retrieved 0.944, answered 0.833, value in the answer
+                       0.722, expected page cited 0.778
+    unanswerable (6)   abstained 1.000 (Tesla, DoorDash and Amazon facts, Lyft's 2015 headcount
+                       and 2016 revenue)
 
-Retrieval finds the right page; the answerer still quotes a neighbouring table for revenue
-questions. Abstention is printed, not held.
+Before those two answerer changes: value in the answer 0.556, abstained 0.500. Still missed: two
+of Lyft's headcount phrasings (the page-12 chunk ranks 18th, below the ten the answerer reads)
+and the "how much money did X lose" / "how many people did X employ" phrasings (no word of the
+answer's sentence). The floors sit a few points below the figures.
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ def test_answers_to_questions_over_the_filings(filings_figures: FilingsFigures) 
     assert filings_figures.answerable == len(ANSWERABLE)
     assert filings_figures.unanswerable == len(UNANSWERABLE)
     assert filings_figures.retrieved_page >= 0.88
-    assert filings_figures.answered >= 0.70
-    assert filings_figures.cites_page >= 0.55
-    assert filings_figures.correct >= 0.40
+    assert filings_figures.answered >= 0.75
+    assert filings_figures.cites_page >= 0.70
+    assert filings_figures.correct >= 0.65
+    assert filings_figures.abstained >= 0.80

@@ -95,6 +95,73 @@ def test_a_question_naming_a_company_no_hit_mentions_is_not_found() -> None:
     assert uber.citations[0].source == "uber.pdf"
 
 
+UBER_PEERS = (
+    "Several companies, including Waymo, Tesla and Apple, are developing autonomous vehicle "
+    "technologies, and we expect competition to grow."
+)
+UBER_HEADCOUNT = "As of December 31, 2021, we had approximately 29,300 employees globally."
+
+
+def test_a_name_the_quote_only_mentions_in_passing_is_not_answered(hit: MakeHit) -> None:
+    # Given Uber's filing (its name in the source, not in its sentences) that lists Tesla among
+    # car makers and states Uber's own headcount and revenue
+    hits = [
+        hit(UBER_PEERS, source="uber_2021.pdf", title="uber_2021.pdf", rank=1),
+        hit(UBER_HEADCOUNT, source="uber_2021.pdf", title="uber_2021.pdf", rank=2),
+        hit("Revenue was $17.5 billion in 2021.", source="uber_2021.pdf", rank=3),
+    ]
+    answerer = ExtractiveAnswerer()
+    # When asked about Tesla's revenue and headcount, and about Uber's
+    tesla_revenue = answerer.assess("What was Tesla's revenue in 2021?", hits)
+    tesla_staff = answerer.assess("How many employees did Tesla have in 2021?", hits)
+    uber_staff = answerer.answer("How many employees did Uber Technologies have in 2021?", hits)
+    # Then Tesla is named by a hit but the quote is not about it: a missing name both times
+    assert tesla_revenue.missing_names == ["tesla"]
+    assert tesla_staff.missing_names == ["tesla"]
+    assert tesla_revenue.confidence < answerer.min_score
+    # while "Uber Technologies" is the document's own name, linked through its source
+    assert uber_staff.found and "29,300" in uber_staff.text
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "chunk", "context", "unlinked"),
+    [
+        # the document names the company; the sentence holds the year and the thing asked
+        ("What was Uber's revenue in 2021?", "revenue 2021", "", "uber", []),
+        # the name in the sentence with another word of the question
+        ("What was Tesla's revenue in 2021?", "tesla revenue 2021", "", "", []),
+        # the name in the sentence, alone: said in passing
+        ("What was Tesla's revenue?", "tesla autonomous cars", "", "uber", ["tesla"]),
+        # the name nowhere in the chunk (the filer's own headcount, asked as Tesla's)
+        ("How many employees did Tesla have?", "29,300 employees", "global", "uber", ["tesla"]),
+        # the name in the chunk outside the quote: the quote answers who, the chunk names what
+        ("Who won Wimbledon in 2021?", "barty won the final", "wimbledon", "", []),
+        # a year the quote holds only in passing ("our auditor since 2015")
+        ("How many employees did Lyft have in 2015?", "auditor 2015", "", "lyft", ["2015"]),
+        # a year the chunk never says is left to the other signals
+        ("How many employees did Lyft have in 2015?", "4,453 employees", "", "lyft", []),
+        # months date a fact, they name nothing; a run of capitals is one name
+        ("What did Uber Technologies report for December 31, 2021?", "report 2021", "", "uber", []),
+        # acronyms and codes are not names here
+        ("Does CCL19 bind CCR7?", "bind receptor", "", "", []),
+    ],
+)
+def test_unlinked_names(
+    question: str, sentence: str, chunk: str, context: str, unlinked: list[str]
+) -> None:
+    from docket.answer.answerability import unlinked_names
+    from docket.answer.lexical import content_terms
+
+    def terms(text: str) -> frozenset[str]:
+        return frozenset(content_terms(text))
+
+    chunk_terms = terms(f"{sentence} {chunk}")
+    assert (
+        unlinked_names(question, terms(question), terms(sentence), chunk_terms, terms(context))
+        == unlinked
+    )
+
+
 def test_a_missing_name_scales_the_confidence_down() -> None:
     # Given the same features with and without a name the hits do not mention
     features = {"coverage": 0.8, "document_coverage": 1.0, "entity_coverage": 1.0}

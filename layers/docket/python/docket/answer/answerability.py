@@ -20,8 +20,8 @@ ranks, so they do not depend on a corpus's score scale:
 
 The confidence is 0 when no sentence shares a word with the question (nothing to quote). On top
 of the model, two rules scale the confidence down: a question that names a proper noun
-("Tesla") that no hit mentions, in text or title, is not answered from them
-(``MISSING_NAME_FACTOR``), and hits whose best cosine is below ``OFF_TOPIC_COSINE`` are off topic
+("Tesla") that no hit mentions, in text or title, or that the quoted sentence is not about
+(``unlinked_names``), is not answered from them (``MISSING_NAME_FACTOR``), and hits whose best cosine is below ``OFF_TOPIC_COSINE`` are off topic
 (``OFF_TOPIC_FACTOR``) unless the quoted sentence holds most of the question's words
 (``ON_TOPIC_COVERAGE``): a short question against a long passage has a low cosine even when the
 passage answers it ("What happens when a file is password-protected?", 0.28).
@@ -220,6 +220,79 @@ def proper_nouns(question: str) -> list[str]:
 
 def _mentioned(name: str, vocabulary: set[str]) -> bool:
     return all(part in vocabulary for part in name.split())
+
+
+_YEAR_TERM_RE = re.compile(r"^(?:1[5-9]|20)\d\d$")
+_CAMEL_RE = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)+\b")
+_NAME_RUN_RE = re.compile(r"\b[A-Z][\w'\u2019.&-]*(?:\s+[A-Z][\w'\u2019.&-]*)*")
+_POSSESSIVE_NAME_RE = re.compile(r"\b([A-Z][\w&.-]*)['\u2019]s\s+((?:[^\W\d_][\w-]*\s*){1,3})")
+
+
+def _possessions(question: str) -> dict[str, set[str]]:
+    """Name -> the content terms of what the question asks of it ("Tesla's revenue": {revenu})."""
+    owned: dict[str, set[str]] = {}
+    for match in _POSSESSIVE_NAME_RE.finditer(question):
+        names, things = content_terms(match.group(1)), content_terms(match.group(2))[:2]
+        if names and things:
+            owned.setdefault(names[0], set()).update(things)
+    return owned
+
+
+# Months and weekdays are capitalised, but they date a fact, they do not name what it is about.
+_CALENDAR_TERMS = frozenset(
+    content_terms(
+        "January February March April May June July August September October November December"
+        " Monday Tuesday Wednesday Thursday Friday Saturday Sunday"
+    )
+)
+
+
+def unlinked_names(
+    question: str,
+    question_terms: frozenset[str],
+    sentence_terms: frozenset[str],
+    chunk_terms: frozenset[str],
+    context_terms: frozenset[str],
+) -> list[str]:
+    """The question's names (proper nouns, CamelCase names such as "DoorDash", and years; not
+    months, weekdays, acronyms or codes such as "DNA" or "CCL19") that the quoted sentence is not
+    about: names its chunk never says, or says only in passing.
+
+    A name is linked when the quote's document says it in its title or source name (a filing
+    names its company once, its sentences say "we"); when the quote's chunk says it outside the
+    quote (the quote answers "who", the chunk names the event); or when the quote holds it not only
+    in passing, with another word of the question (of a possessive, with what is asked of the
+    name). Not linked: the filer's own headcount, asked as
+    Tesla's (the chunk never says "Tesla"); a quote listing Tesla among car makers, asked for
+    Tesla's revenue or headcount; "our auditor since 2015", asked for the headcount in 2015. A year the chunk never says is left to the other signals: news rarely repeats
+    the year it reports."""
+    names = [
+        name
+        for name in [
+            *proper_nouns(question),
+            *(t for m in _CAMEL_RE.finditer(question) for t in content_terms(m.group())),
+            *(t for t in content_terms(question) if _YEAR_TERM_RE.match(t)),
+        ]
+        if name not in _CALENDAR_TERMS
+    ]
+    years = {name for name in names if _YEAR_TERM_RE.match(name)}
+    owned = _possessions(question)
+
+    def linked(name: str, run: set[str]) -> bool:
+        if _mentioned(name, set(context_terms)):
+            return True
+        if _mentioned(name, set(sentence_terms)):  # in the quote: not only in passing
+            return bool(sentence_terms & owned.get(name, question_terms - run))
+        return _mentioned(name, set(chunk_terms)) or name in years
+
+    # A run of capitalised words is one name: "Uber Technologies" is linked by "Uber".
+    runs = [set(content_terms(m.group())) for m in _NAME_RUN_RE.finditer(question)]
+    unlinked = []
+    for name in dict.fromkeys(names):
+        run = next((r for r in runs if set(name.split()) <= r), {name})
+        if not any(linked(other, run) for other in names if set(other.split()) <= run):
+            unlinked.append(name)
+    return unlinked
 
 
 # --- features -------------------------------------------------------------------------------------

@@ -4,14 +4,18 @@ No model call. Sentences are scored with BM25 computed over the candidate senten
 (so term weights need no corpus statistics), scaled down for sentences that only restate or ask
 the question, plus a bonus when a when/how-many/who question meets a date/number/name, plus a
 small prior from the hit's rank (which carries what the dense retriever and the fusion knew).
+A table row is a sentence of its own, read under its header row (docket.answer.tables), and a
+chunk's title and source name count as context of each of its sentences.
 
 It abstains ("not found") when the confidence, built from the hits alone, is below ``min_score``.
 The confidence is the probability, from a small logistic model fit on SciFact train
 (docket.answer.answerability), that the hits answer the question: the best sentence's and the
 best document's coverage of the question's words, whether some hit names what the question names,
 how far the best hit stands out in BM25 and cosine, and whether both retrievers rank it high. A
-question naming a proper noun that no hit mentions ("Tesla" over Uber and Lyft filings), or hits
-that are off topic by cosine, get a fraction of that confidence, so they abstain.
+question naming something that no hit mentions ("Tesla" over Uber and Lyft filings), or that the
+quoted sentence is not about (answerability.unlinked_names: Tesla listed among car makers, asked
+for Tesla's revenue), or hits that are off topic by cosine, get a fraction of that confidence, so
+they abstain.
 
 The older signals (lexical, margin, dense, agreement) are still reported on the ``Assessment``.
 """
@@ -37,13 +41,14 @@ from docket.answer.lexical import (
     split_sentences,
 )
 from docket.answer.port import AnswerDelta, AnswerDone, AnswerEvent
+from docket.answer.tables import RowSpan, table_rows
 from docket.answer.verify import MARKER_RE
 from docket.models import NOT_FOUND_TEXT, Answer, Citation, SearchHit
 
 # The abstention threshold on the answerability probability: the best balanced accuracy (answered
 # answerable + abstained unanswerable) on SciFact train (bench/calibrate_answerer.py). On SciFact
-# test it answers 0.62 of the claims and abstains on 0.72 without their abstracts; 0.55 reaches
-# 0.80 abstention at 0.53 answered.
+# test (int8 model, 2026-12-05) it answers 0.60 of the claims and abstains on 0.71 without their
+# abstracts.
 DEFAULT_MIN_SCORE = 0.5
 
 # all-MiniLM-L6-v2 cosines: on SciFact the best cosine among the hits is ~0.56 (median) when the
@@ -58,6 +63,8 @@ MARGIN_MIN_DOCUMENTS = 5
 ANSWER_TYPE_BONUS = 0.1
 # ...and a count of the very thing a how-many question names ("4,453 employees") is a stronger one
 COUNT_BONUS = 0.2
+# ...and a table row whose label is just what the question names ("Revenue", "Net loss") another
+ROW_LABEL_BONUS = 0.2
 _NOVEL_TERMS = 3  # a sentence needs this many words beyond the question's to count in full
 _QUESTION_PENALTY = 0.3
 # A run with no sentence end that is not a table row is a heading or a caption ("Consolidated
@@ -108,7 +115,9 @@ class Assessment(BaseModel):
         default_factory=dict, description="the answerability model's inputs (answerability.py)"
     )
     missing_names: list[str] = Field(
-        default_factory=list, description="proper nouns of the question that no hit mentions"
+        default_factory=list,
+        description="names of the question that no hit mentions, or that the quoted "
+        "sentence is not about (answerability.unlinked_names)",
     )
 
 
@@ -120,6 +129,10 @@ class _Sentence:
     text: str
     terms: frozenset[str]
     length: int
+    # A table row's cells labelled with its column headers, shown instead of the bare row.
+    display: str | None = None
+    # A table row's label words (RowSpan.label_terms); None for a sentence.
+    label: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,10 +247,12 @@ class ExtractiveAnswerer:
                 )
             )
             for item in items:
-                sentence = chunk.text[item.sentence.start : item.sentence.end]
+                sentence = item.sentence.display or _display(
+                    chunk.text[item.sentence.start : item.sentence.end]
+                )
                 prefix = " " if deltas else ""
                 deltas.append(
-                    AnswerDelta(text=f"{prefix}{_display(sentence)} [{number}]", citations=[number])
+                    AnswerDelta(text=f"{prefix}{sentence} [{number}]", citations=[number])
                 )
         answer = Answer(
             found=True,
@@ -254,17 +269,30 @@ class ExtractiveAnswerer:
         sentences = []
         for hit_index, hit in enumerate(hits[: self.max_hits]):
             text = hit.chunk.text
-            for span in split_sentences(text, self.max_quote_chars):
+            for span in table_rows(text, split_sentences(text, self.max_quote_chars)):
                 sentence = text[span.start : span.end]
                 if _DOT_LEADER.search(sentence):
                     continue  # a table-of-contents line names a section; it answers nothing
                 terms = content_terms(sentence)
-                if terms:
-                    sentences.append(
-                        _Sentence(
-                            hit_index, span.start, span.end, sentence, frozenset(terms), len(terms)
-                        )
+                if not terms:
+                    continue
+                display, label = None, None
+                if isinstance(span, RowSpan):
+                    # The row's column headers are part of what it says ("2021" of "Revenue").
+                    terms += content_terms(f"{span.caption} {span.header}")
+                    display, label = span.labelled(sentence), span.label_terms(sentence)
+                sentences.append(
+                    _Sentence(
+                        hit_index,
+                        span.start,
+                        span.end,
+                        sentence,
+                        frozenset(terms),
+                        len(terms),
+                        display,
+                        label,
                     )
+                )
         return sentences
 
     def _plan(self, question: str, hits: Sequence[SearchHit]) -> _Plan:
@@ -277,10 +305,19 @@ class ExtractiveAnswerer:
 
         # BM25 over the candidate sentences: idf from how many candidates contain each word.
         # Words count once per sentence (repeats inside one sentence are rare and say little).
+        # A chunk's title and source name are part of every one of its sentences' context: in
+        # "What was Uber's revenue?" over uber_2021.pdf, "Uber" is said by the document, and the
+        # sentence that answers is the revenue row, not the one row that repeats the company name.
+        context = [
+            frozenset(content_terms(f"{hit.chunk.title or ''} {hit.chunk.source}")) & question_terms
+            for hit in hits[: self.max_hits]
+        ]
+        matches = [
+            (sentence.terms | context[sentence.hit_index]) & question_terms
+            for sentence in sentences
+        ]
         count = len(sentences)
-        document_frequency = Counter(
-            term for sentence in sentences for term in sentence.terms & question_terms
-        )
+        document_frequency = Counter(term for matched in matches for term in matched)
         idf = {
             term: math.log(
                 1.0 + (count - document_frequency[term] + 0.5) / (document_frequency[term] + 0.5)
@@ -292,19 +329,20 @@ class ExtractiveAnswerer:
         saturation = _K1 + 1.0
 
         scored = []
-        for sentence in sentences:
-            matched = sentence.terms & question_terms
+        for sentence, matched in zip(sentences, matches, strict=True):
             length_norm = _K1 * (1.0 - _B + _B * sentence.length / average_length)
             coverage = sum(idf[term] for term in matched) / total_idf
             relevance = coverage * saturation / (1.0 + length_norm)
             if matched:
                 # A sentence that only restates the question, or asks one, answers nothing.
-                novel = len(sentence.terms) - len(matched)
+                novel = len(sentence.terms - question_terms)
                 relevance *= min(1.0, (novel + 1) / (_NOVEL_TERMS + 1))
                 if sentence.text.rstrip("\"'\u201d\u2019)]").endswith("?"):
                     relevance *= _QUESTION_PENALTY
                 elif not _SENTENCE_END.search(sentence.text) and " | " not in sentence.text:
                     relevance *= _FRAGMENT_PENALTY
+                if sentence.label and sentence.label <= question_terms:
+                    relevance += ROW_LABEL_BONUS  # the row is the very thing asked for
                 if wanted and has_answer_type(sentence.text, wanted, question_terms):
                     relevance += ANSWER_TYPE_BONUS
                     if wanted == "number" and counts_asked_thing(sentence.text, question_terms):
@@ -340,6 +378,18 @@ class ExtractiveAnswerer:
             considered,
             [frozenset(terms) for terms in hit_terms],
         )
+        # Names the quoted sentence is not about count as missing too.
+        missing += [
+            name
+            for name in answerability.unlinked_names(
+                question,
+                question_terms,
+                best.sentence.terms,
+                frozenset(hit_terms[best.sentence.hit_index]),
+                context[best.sentence.hit_index],
+            )
+            if name not in missing
+        ]
         assessment = self._assessment(
             best.coverage,
             *self._retrieval_signals(considered),

@@ -79,7 +79,7 @@ def _sentence_breaks(text: str) -> list[int]:
     return breaks
 
 
-def _trimmed(text: str, start: int, end: int) -> Span | None:
+def trimmed(text: str, start: int, end: int) -> Span | None:
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
@@ -100,11 +100,11 @@ def _windows(text: str, span: Span, max_chars: int) -> Iterator[Span]:
             cut = text.rfind(" ", start + max_chars // 3, limit)
         if cut == -1:
             cut = limit
-        piece = _trimmed(text, start, cut)
+        piece = trimmed(text, start, cut)
         if piece:
             yield piece
         start = cut
-    piece = _trimmed(text, start, span.end)
+    piece = trimmed(text, start, span.end)
     if piece:
         yield piece
 
@@ -114,11 +114,11 @@ def split_sentences(text: str, max_chars: int = 400) -> list[Span]:
     spans: list[Span] = []
     start = 0
     for end in _sentence_breaks(text):
-        piece = _trimmed(text, start, end)
+        piece = trimmed(text, start, end)
         if piece:
             spans.extend(_windows(text, piece, max_chars))
         start = end
-    piece = _trimmed(text, start, len(text))
+    piece = trimmed(text, start, len(text))
     if piece:
         spans.extend(_windows(text, piece, max_chars))
     return spans
