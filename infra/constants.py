@@ -70,7 +70,9 @@ FORBIDDEN_PACKAGES = frozenset({"torch", "onnxruntime", "onnx", "tantivy", "moto
 
 # Functions that talk to the search domain run in the VPC; the others stay outside it (they reach
 # DynamoDB, S3, SES and the model providers without a NAT hop).
-VPC_FUNCTIONS = frozenset({"docket-embed", "docket-api", "docket-agent-tool", "docket-reembed"})
+VPC_FUNCTIONS = frozenset(
+    {"docket-embed", "docket-api", "docket-mcp", "docket-agent-tool", "docket-reembed"}
+)
 
 LOG_RETENTION_DAYS = 30
 STATE_MACHINE_LOG_RETENTION_DAYS = 90

@@ -83,6 +83,7 @@ class Access(Construct):
             "docket-chunk": self._chunk,
             "docket-embed": self._embed,
             "docket-api": self._api,
+            "docket-mcp": self._mcp,
             "docket-agent-model": self._agent_model,
             "docket-agent-tool": self._agent_tool,
             "docket-agent-approval": self._agent_approval,
@@ -273,6 +274,14 @@ class Access(Construct):
         self._table(role, "Agent", c.AGENT_TABLE, write=True, indexes=True)
         self._objects(role, "AgentObjects", c.AGENT_BUCKET, ["s3:GetObject", "s3:PutObject"])
         self._list(role, "ListAgentObjects", c.AGENT_BUCKET, "*")
+        self._models(role)
+
+    def _mcp(self, role: iam.IRole) -> None:
+        # the MCP server reads what the query and document routes read, and writes nothing
+        self._table(role, "Documents", c.DOCUMENTS_TABLE, write=False)
+        self._table(role, "Chunks", c.CHUNKS_TABLE, write=False)  # get_document's text
+        self._table(role, "Generations", c.GENERATIONS_TABLE, write=False)
+        self._search(role, write=False)
         self._models(role)
 
     def _agent_tool(self, role: iam.IRole) -> None:

@@ -1,4 +1,5 @@
-"""API: an HTTP API (v2) in front of the api function, behind a JWT authorizer.
+"""API: an HTTP API (v2) in front of the api function (and of the mcp function at /mcp),
+behind a JWT authorizer.
 
 Every route needs a token the authorizer verified (tenant and groups come from its claims), except
 the ones that authenticate themselves or are public: the e-mailed approval page (a signed link and
@@ -45,6 +46,7 @@ class Api(Construct):
         *,
         stage: str,
         function: lambda_.IFunction,
+        mcp_function: lambda_.IFunction,
         jwt_issuer: str,
         jwt_audience: list[str],
     ) -> None:
@@ -89,6 +91,15 @@ class Api(Construct):
             path="/{proxy+}",
             methods=[apigw.HttpMethod.ANY],
             integration=integration,
+            authorizer=self.authorizer,
+        )
+        # the MCP server (streamable HTTP, stateless JSON): its own function, the same authorizer
+        self.http_api.add_routes(
+            path="/mcp",
+            methods=[apigw.HttpMethod.ANY],
+            integration=integrations.HttpLambdaIntegration(
+                "Mcp", mcp_function, payload_format_version=apigw.PayloadFormatVersion.VERSION_2_0
+            ),
             authorizer=self.authorizer,
         )
         for method, path in c.PUBLIC_ROUTES:

@@ -112,6 +112,7 @@ class DocketStack(Stack):
             "Api",
             stage=stage,
             function=fns[wiring.api_function],
+            mcp_function=fns[wiring.mcp_function],
             jwt_issuer=settings.jwt_issuer,
             jwt_audience=list(settings.jwt_audience),
         )
@@ -142,6 +143,7 @@ class DocketStack(Stack):
         # machine, so the routed model does not retry inside it as well (no 4 x 3 x 2 storms)
         model_env = {
             "docket-api": {"DOCKET_PROVIDER_TIMEOUT_SECONDS": "12"},
+            "docket-mcp": {"DOCKET_PROVIDER_TIMEOUT_SECONDS": "12"},
             "docket-agent-model": {"DOCKET_PROVIDER_MAX_RETRIES": "0"},
         }
         for name, env in model_env.items():
@@ -163,7 +165,11 @@ class DocketStack(Stack):
             domain_endpoint=search.endpoint,
             domain_arn=search.domain_arn,
             writers=[functions.roles["docket-embed"], functions.roles["docket-reembed"]],
-            readers=[functions.roles["docket-api"], functions.roles["docket-agent-tool"]],
+            readers=[
+                functions.roles["docket-api"],
+                functions.roles["docket-mcp"],
+                functions.roles["docket-agent-tool"],
+            ],
         )
         Observability(
             self,

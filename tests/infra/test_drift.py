@@ -71,6 +71,7 @@ def declared(w: Wiring) -> dict[str, Any]:
             for s in w.state_machines
         },
         "api_function": w.api_function,
+        "mcp_function": w.mcp_function,
     }
 
 
@@ -162,10 +163,20 @@ def synthesized(synth: Synth) -> dict[str, Any]:
                 ph: name(ref(v)) for ph, v in sm["Properties"]["DefinitionSubstitutions"].items()
             },
         }
-    (api,) = [
-        name(i["Properties"]["IntegrationUri"]["Fn::GetAtt"][0])
-        for i in synth.of_type("AWS::ApiGatewayV2::Integration").values()
-    ]
+    # which function each route's integration invokes: /mcp has its own, every other route the api
+    integrations = {
+        logical: name(i["Properties"]["IntegrationUri"]["Fn::GetAtt"][0])
+        for logical, i in synth.of_type("AWS::ApiGatewayV2::Integration").items()
+    }
+    route_functions: dict[str, set[str]] = {}
+    for route in synth.of_type("AWS::ApiGatewayV2::Route").values():
+        target = route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
+        path = route["Properties"]["RouteKey"].split(" ", 1)[1]
+        route_functions.setdefault("mcp" if path == "/mcp" else "api", set()).add(
+            integrations[target]
+        )
+    (api,) = route_functions["api"]
+    (mcp,) = route_functions["mcp"]
     return {
         "buckets": sorted(synth.wiring("AWS::S3::Bucket")),
         "tables": tables,
@@ -175,6 +186,7 @@ def synthesized(synth: Synth) -> dict[str, Any]:
         "notifications": sorted(notifications),
         "state_machines": machines,
         "api_function": api,
+        "mcp_function": mcp,
     }
 
 

@@ -271,7 +271,7 @@ def test_job_state_changes_reach_the_rebuild_and_the_job_role_sees_its_prefix(
 def test_every_function_that_searches_reads_the_live_generation(synth: Synth) -> None:
     table = logical(synth, "AWS::DynamoDB::Table", c.GENERATIONS_TABLE)
     arn = {"Fn::GetAtt": [table, "Arn"]}
-    for fn in ("docket-embed", "docket-api", "docket-agent-tool", "docket-reembed"):
+    for fn in ("docket-embed", "docket-api", "docket-mcp", "docket-agent-tool", "docket-reembed"):
         assert arn in granted(synth, fn, "dynamodb:GetItem"), fn
     # only the API (start, rollback) and the rebuild itself move it
     writers = {
@@ -286,3 +286,21 @@ def test_only_the_rebuild_scans_and_only_the_chunks_table(synth: Synth) -> None:
     for fn in WIRING.functions:
         if fn.name != "docket-reembed":
             assert not granted(synth, fn.name, "dynamodb:Scan"), fn.name
+
+
+def test_the_mcp_server_reads_and_writes_nothing(synth: Synth) -> None:
+    reads = ("dynamodb:Get", "dynamodb:BatchGet", "dynamodb:Query", "dynamodb:ConditionCheck")
+
+    def writes(action: str) -> bool:
+        if action.startswith("dynamodb:"):
+            return not action.startswith(reads)
+        return action.startswith(("states:", "ses:", "sqs:")) or action in (
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "es:ESHttpPut",
+            "es:ESHttpDelete",
+        )
+
+    assert [a for st in statements(synth, "docket-mcp") for a in actions(st) if writes(a)] == []
+    chunks = logical(synth, "AWS::DynamoDB::Table", c.CHUNKS_TABLE)
+    assert {"Fn::GetAtt": [chunks, "Arn"]} in granted(synth, "docket-mcp", "dynamodb:Query")

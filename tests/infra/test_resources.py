@@ -206,7 +206,7 @@ def test_http_api_jwt_authorizer_and_public_routes(synth: Synth) -> None:
         "GET /health",
         "GET /openapi.json",
     }
-    assert set(routes) == public | {"ANY /{proxy+}"}
+    assert set(routes) == public | {"ANY /{proxy+}", "ANY /mcp"}  # /mcp: the MCP server
     for key, route in routes.items():
         if key in public:
             assert route.get("AuthorizationType", "NONE") == "NONE", key

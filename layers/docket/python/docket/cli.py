@@ -161,6 +161,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"AWS endpoint {cloud.s3_endpoint} takes SigV4 signed with the key in "
         f"{cloud.data_dir / 'credentials.json'}"
     )
+    print(f"MCP server {gateway.url}/mcp (streamable HTTP, a bearer token as for the API)")
     print("Ctrl-C to stop", flush=True)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -76,6 +76,17 @@ class QueryResponse(BaseModel):
     timings_ms: dict[str, float]
 
 
+class SearchResponse(BaseModel):
+    """What was retrieved for a question, best first, without an answer: the MCP ``search``
+    tool's result (the same chunks, in the same order, as ``QueryResponse.chunks``)."""
+
+    question: str
+    chunks: list[RetrievedChunk]
+    mode: RetrievalMode
+    embedding_model: str
+    timings_ms: dict[str, float]
+
+
 # --- the answer as events ------------------------------------------------------------------------
 
 
@@ -244,6 +255,19 @@ class QueryService:
         elif len(result.hits) > request.top_k:
             result = result.model_copy(update={"hits": result.hits[: request.top_k]})
         return result, timings
+
+    def search(self, principal: Principal, request: QueryRequest) -> SearchResponse:
+        """Retrieval (and reranking) alone: the chunks ``ask`` would answer from."""
+        total = _Stopwatch()
+        with total:
+            retrieval = self._retrieval(principal, request)
+        return SearchResponse(
+            question=request.question,
+            chunks=retrieval.chunks,
+            mode=request.mode,
+            embedding_model=retrieval.embedding_model,
+            timings_ms=_rounded({**retrieval.timings, "total": total.ms}),
+        )
 
     def ask(self, principal: Principal, request: QueryRequest) -> QueryResponse:
         """The whole response at once, from the answerer's ``answer`` (its non-streaming path)."""

@@ -87,6 +87,7 @@ class Wiring:
     notifications: tuple[BucketNotificationSpec, ...]
     state_machines: tuple[StateMachineSpec, ...] = ()
     api_function: str = "docket-api"
+    mcp_function: str = "docket-mcp"  # the /mcp route (docket.api.mcp_server)
     extra: dict[str, str] = field(default_factory=dict)
 
     def function(self, name: str) -> FunctionSpec:
@@ -136,6 +137,7 @@ WIRING = Wiring(
         FunctionSpec("docket-chunk", "chunk", memory_mb=1024, timeout_s=60),
         FunctionSpec("docket-embed", "embed", memory_mb=2048, timeout_s=120),
         FunctionSpec("docket-api", "api", memory_mb=1024, timeout_s=29),
+        FunctionSpec("docket-mcp", "mcp", memory_mb=1024, timeout_s=29),
         FunctionSpec("docket-agent-model", "agent_model", memory_mb=1024, timeout_s=300),
         FunctionSpec("docket-agent-tool", "agent_tool", memory_mb=1024, timeout_s=900),
         FunctionSpec("docket-agent-approval", "agent_approval", memory_mb=512, timeout_s=30),

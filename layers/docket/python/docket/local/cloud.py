@@ -86,15 +86,15 @@ class LocalCloud:
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         if api_containers is not None:
-            # concurrent requests the API serves at once, as Lambda scales it out (each container
-            # imports the handler on its own); the wiring's default otherwise
+            # concurrent requests the API (and the MCP server) serve at once, as Lambda scales
+            # them out (each container imports the handler on its own); the wiring's otherwise
             if api_containers < 1:
                 raise ValueError("api_containers must be at least 1")
             wiring = replace(
                 wiring,
                 functions=tuple(
                     replace(f, local_containers=api_containers)
-                    if f.name == wiring.api_function
+                    if f.name in (wiring.api_function, wiring.mcp_function)
                     else f
                     for f in wiring.functions
                 ),

@@ -29,6 +29,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from docket.api import sse, streaming
+from docket.api.mcp_server import PATH as MCP_PATH
+from docket.api.mcp_server import unauthorized
 from docket.auth import issue_token, verify_token
 from docket.config import get_settings
 from docket.errors import Unauthorized
@@ -212,15 +214,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._issue_token(body)
             return
         claims = None
+        mcp = path == MCP_PATH
         if not _is_public(self.command, path):
             auth = headers.get("authorization", "")
-            if not auth.lower().startswith("bearer "):
-                self._json(401, {"message": "Unauthorized"})
-                return
             try:
+                if not auth.lower().startswith("bearer "):
+                    raise Unauthorized("Unauthorized")
                 claims = verify_token(settings, auth.split(" ", 1)[1].strip())
             except Unauthorized:
-                self._json(401, {"message": "Unauthorized"})
+                if mcp:  # the MCP error shape: a JSON-RPC error, and the challenge
+                    self._lambda_response(unauthorized(), started)
+                else:
+                    self._json(401, {"message": "Unauthorized"})
                 return
         # HEAD is GET without the body (_send leaves it out), as HTTP defines it
         method = "GET" if self.command == "HEAD" else self.command
@@ -232,7 +237,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
         # API Gateway calls its integration directly (not through the Lambda Invoke API)
         with streaming.offering(live) if live else nullcontext():
-            result, _errored = self.cloud.runtime.invoke(self.cloud.wiring.api_function, event)
+            wiring = self.cloud.wiring
+            function = wiring.mcp_function if mcp else wiring.api_function
+            result, _errored = self.cloud.runtime.invoke(function, event)
         if live is not None and live.started:
             if not isinstance(result, dict) or "statusCode" not in result:
                 log.error("api function failed while streaming: %s", result)
@@ -242,6 +249,10 @@ class _Handler(BaseHTTPRequestHandler):
             log.error("api function failed: %s", result)
             self._json(500, {"message": "Internal Server Error"})
             return
+        self._lambda_response(result, started)
+
+    def _lambda_response(self, result: dict[str, Any], started: float) -> None:
+        """A Lambda proxy response (v2 payload) written as the HTTP response."""
         out_headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():
             out_headers[name.lower()] = ", ".join(values)
