@@ -29,6 +29,7 @@ def plan() -> dict[str, list[str]]:
         "search": ["bench_search.py", "--json", str(RESULTS / "bench_search.json")],
         "pdf": ["bench_pdf_extract.py"],
         "pipeline": pipeline,
+        "mcp": ["bench_mcp.py", "--limit", "1000", "--json", str(RESULTS / "mcp.json")],
     }
 
 
