@@ -93,8 +93,9 @@ def test_the_local_cloud_runs_as_many_api_containers_as_asked(tmp_path: Path) ->
 
     cloud = LocalCloud(tmp_path, api_containers=3)
     api = cloud.wiring.function(cloud.wiring.api_function)
-    assert api.local_containers == 3
-    others = [f for f in cloud.wiring.functions if f.name != api.name]
+    mcp = cloud.wiring.function(cloud.wiring.mcp_function)  # the MCP server scales as the API
+    assert api.local_containers == mcp.local_containers == 3
+    others = [f for f in cloud.wiring.functions if f.name not in (api.name, mcp.name)]
     assert all(f == LocalCloud(tmp_path).wiring.function(f.name) for f in others)
     with pytest.raises(ValueError, match="at least 1"):
         LocalCloud(tmp_path, api_containers=0)
