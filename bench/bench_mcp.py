@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import SHARED, free_port, nearest_rank, scifact_rows
+from common import free_port, nearest_rank, scifact_rows, scifact_test_questions
 
 
 def main() -> int:
@@ -33,9 +33,7 @@ def main() -> int:
     docs = scifact_rows(limit=args.limit)
     if docs is None:
         return 2
-    queries = [json.loads(line) for line in (SHARED / "scifact" / "queries.jsonl").open()]
-    test_ids = {line.split("\t")[0] for line in (SHARED / "scifact" / "qrels" / "test.tsv").open()}
-    questions = [q["text"] for q in queries if q["_id"] in test_ids][: args.queries]
+    questions = scifact_test_questions(args.queries)
 
     import httpx
 

@@ -29,7 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import SHARED, free_port, scifact_rows  # bench/ is on sys.path when run as a script
+from common import (  # bench/ is on sys.path when run as a script
+    SHARED,
+    free_port,
+    scifact_rows,
+    scifact_test_questions,
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -96,9 +101,7 @@ def main() -> int:
     docs = scifact_rows(limit=args.limit)
     if docs is None:
         return 2
-    queries = [json.loads(line) for line in (SHARED / "scifact" / "queries.jsonl").open()]
-    test_ids = {line.split("\t")[0] for line in (SHARED / "scifact" / "qrels" / "test.tsv").open()}
-    questions = [q["text"] for q in queries if q["_id"] in test_ids][: args.queries]
+    questions = scifact_test_questions(args.queries)
 
     peer = None
     if args.peer:

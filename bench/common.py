@@ -38,3 +38,14 @@ def scifact_rows(name: str = "corpus.jsonl", limit: int = 0) -> list[dict] | Non
         return None
     rows = [json.loads(line) for line in path.open()]
     return rows[:limit] if limit else rows
+
+
+def scifact_test_questions(limit: int = 0) -> list[str]:
+    """The texts of SciFact's test queries (those with test judgements), in file order; the
+    first ``limit`` (0: all)."""
+    import json
+
+    test_ids = {line.split("\t")[0] for line in (SHARED / "scifact" / "qrels" / "test.tsv").open()}
+    queries = (json.loads(line) for line in (SHARED / "scifact" / "queries.jsonl").open())
+    texts = [q["text"] for q in queries if q["_id"] in test_ids]
+    return texts[:limit] if limit else texts
