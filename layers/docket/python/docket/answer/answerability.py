@@ -21,10 +21,11 @@ ranks, so they do not depend on a corpus's score scale:
 The confidence is 0 when no sentence shares a word with the question (nothing to quote). On top
 of the model, two rules scale the confidence down: a question that names a proper noun
 ("Tesla") that no hit mentions, in text or title, or that the quoted sentence is not about
-(``unlinked_names``), is not answered from them (``MISSING_NAME_FACTOR``), and hits whose best cosine is below ``OFF_TOPIC_COSINE`` are off topic
-(``OFF_TOPIC_FACTOR``) unless the quoted sentence holds most of the question's words
-(``ON_TOPIC_COVERAGE``): a short question against a long passage has a low cosine even when the
-passage answers it ("What happens when a file is password-protected?", 0.28).
+(``unlinked_names``), is not answered from them (``MISSING_NAME_FACTOR``), and hits whose best
+cosine is below ``OFF_TOPIC_COSINE`` are off topic (``OFF_TOPIC_FACTOR``) unless the quoted
+sentence holds most of the question's words (``ON_TOPIC_COVERAGE``): a short question against a
+long passage has a low cosine even when the passage answers it ("What happens when a file is
+password-protected?", 0.28).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ import math
 import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from docket.answer.lexical import STOPWORDS, content_terms
+from docket.answer.lexical import STOPWORDS, YEAR_RE, content_terms
 from docket.models import SearchHit
 
 # A question naming something absent from every hit keeps this share of its confidence.
@@ -218,11 +220,10 @@ def proper_nouns(question: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _mentioned(name: str, vocabulary: set[str]) -> bool:
+def _mentioned(name: str, vocabulary: AbstractSet[str]) -> bool:
     return all(part in vocabulary for part in name.split())
 
 
-_YEAR_TERM_RE = re.compile(r"^(?:1[5-9]|20)\d\d$")
 _CAMEL_RE = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)+\b")
 _NAME_RUN_RE = re.compile(r"\b[A-Z][\w'\u2019.&-]*(?:\s+[A-Z][\w'\u2019.&-]*)*")
 _POSSESSIVE_NAME_RE = re.compile(r"\b([A-Z][\w&.-]*)['\u2019]s\s+((?:[^\W\d_][\w-]*\s*){1,3})")
@@ -262,28 +263,28 @@ def unlinked_names(
     names its company once, its sentences say "we"); when the quote's chunk says it outside the
     quote (the quote answers "who", the chunk names the event); or when the quote holds it not only
     in passing, with another word of the question (of a possessive, with what is asked of the
-    name). Not linked: the filer's own headcount, asked as
-    Tesla's (the chunk never says "Tesla"); a quote listing Tesla among car makers, asked for
-    Tesla's revenue or headcount; "our auditor since 2015", asked for the headcount in 2015. A year the chunk never says is left to the other signals: news rarely repeats
-    the year it reports."""
+    name). Not linked: the filer's own headcount, asked as Tesla's (the chunk never says
+    "Tesla"); a quote listing Tesla among car makers, asked for Tesla's revenue or headcount; "our
+    auditor since 2015", asked for the headcount in 2015. A year the chunk never says is left to
+    the other signals: news rarely repeats the year it reports."""
     names = [
         name
         for name in [
             *proper_nouns(question),
             *(t for m in _CAMEL_RE.finditer(question) for t in content_terms(m.group())),
-            *(t for t in content_terms(question) if _YEAR_TERM_RE.match(t)),
+            *(t for t in content_terms(question) if YEAR_RE.match(t)),
         ]
         if name not in _CALENDAR_TERMS
     ]
-    years = {name for name in names if _YEAR_TERM_RE.match(name)}
+    years = {name for name in names if YEAR_RE.match(name)}
     owned = _possessions(question)
 
     def linked(name: str, run: set[str]) -> bool:
-        if _mentioned(name, set(context_terms)):
+        if _mentioned(name, context_terms):
             return True
-        if _mentioned(name, set(sentence_terms)):  # in the quote: not only in passing
+        if _mentioned(name, sentence_terms):  # in the quote: not only in passing
             return bool(sentence_terms & owned.get(name, question_terms - run))
-        return _mentioned(name, set(chunk_terms)) or name in years
+        return _mentioned(name, chunk_terms) or name in years
 
     # A run of capitalised words is one name: "Uber Technologies" is linked by "Uber".
     runs = [set(content_terms(m.group())) for m in _NAME_RUN_RE.finditer(question)]

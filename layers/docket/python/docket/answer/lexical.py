@@ -250,14 +250,15 @@ def has_answer_type(sentence: str, kind: str | None, question_terms: frozenset[s
 _COUNT_RE = re.compile(
     r"(?<![\w$€£.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w,.]\d)\s+(?:([^\W\d_]+)\s+)?([^\W\d_]+)"
 )
-_YEAR_RE = re.compile(r"^(?:1[5-9]|20)\d\d$")
+# a year as a term: 1500-2099
+YEAR_RE = re.compile(r"^(?:1[5-9]|20)\d\d$")
 
 
 def counts_asked_thing(sentence: str, question_terms: frozenset[str]) -> bool:
     """Whether ``sentence`` gives a count of something the question names ("how many employees"
     met by "4,453 employees"): the strongest sign a sentence answers a how-many question."""
     for match in _COUNT_RE.finditer(sentence):
-        if _YEAR_RE.match(match.group(1)):
+        if YEAR_RE.match(match.group(1)):
             continue
         for word in (match.group(2), match.group(3)):
             if word and (terms := content_terms(word)) and terms[0] in question_terms:
