@@ -84,6 +84,7 @@ class Access(Construct):
             "docket-embed": self._embed,
             "docket-api": self._api,
             "docket-mcp": self._mcp,
+            "docket-authorizer": self._authorizer,
             "docket-agent-model": self._agent_model,
             "docket-agent-tool": self._agent_tool,
             "docket-agent-approval": self._agent_approval,
@@ -108,6 +109,11 @@ class Access(Construct):
             spec = next(t for t in c.WIRING.tables if t.name == name)
             resources += [f"{table.table_arn}/index/{i.name}" for i in spec.indexes]
         allow(role, sid, TABLE_READ + (TABLE_WRITE if write else []), resources)
+
+    def _buckets(self, role: iam.IRole) -> None:
+        """Rate-limit buckets: read one, update it on a condition (docket.access.dynamodb)."""
+        table = self.r.tables[c.LIMITS_TABLE]
+        allow(role, "RateLimits", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [table.table_arn])
 
     def _objects(
         self, role: iam.IRole, sid: str, bucket: str, actions: list[str], prefix: str = "*"
@@ -198,6 +204,8 @@ class Access(Construct):
         self._search(role, write=False)
         self._models(role)
         self._table(role, "Generations", c.GENERATIONS_TABLE, write=True)
+        self._table(role, "Keys", c.KEYS_TABLE, write=True, indexes=True)  # /keys
+        self._buckets(role)  # rate limits, quotas, /usage
         reembed = self.r.reembed_state_machine_arn
         allow(role, "ReembedStateMachine", ["states:StartExecution"], [reembed])
         allow(
@@ -281,8 +289,13 @@ class Access(Construct):
         self._table(role, "Documents", c.DOCUMENTS_TABLE, write=False)
         self._table(role, "Chunks", c.CHUNKS_TABLE, write=False)  # get_document's text
         self._table(role, "Generations", c.GENERATIONS_TABLE, write=False)
+        self._buckets(role)  # its rate limit: the one thing it writes
         self._search(role, write=False)
         self._models(role)
+
+    def _authorizer(self, role: iam.IRole) -> None:
+        # it reads keys (never writes them); JWTs are checked against the provider's public keys
+        self._table(role, "Keys", c.KEYS_TABLE, write=False)
 
     def _agent_tool(self, role: iam.IRole) -> None:
         # its search tool asks the query path, which reads the live generation

@@ -1,16 +1,19 @@
 """API: an HTTP API (v2) in front of the api function (and of the mcp function at /mcp),
-behind a JWT authorizer.
+behind a Lambda authorizer.
 
-Every route needs a token the authorizer verified (tenant and groups come from its claims), except
-the ones that authenticate themselves or are public: the e-mailed approval page (a signed link and
-a CSRF cookie), Slack's interactions (Slack's signature), /health and /openapi.json.
+Every route needs a bearer token the authorizer verified, a JWT from the identity provider or an
+API key (docket.api.authorizer: a route takes one authorizer, so one function checks both; tenant,
+groups and scopes come from its context), except the ones that authenticate themselves or are
+public: the e-mailed approval page (a signed link and a CSRF cookie), Slack's interactions
+(Slack's signature), /health and /openapi.json. API Gateway caches an authorization for
+``AUTHORIZER_CACHE`` per Authorization header: a revoked key stops within that time.
 """
 
 from __future__ import annotations
 
 import json
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -32,10 +35,12 @@ ACCESS_LOG_FORMAT = {
     "latency": "$context.responseLatency",
     "integrationError": "$context.integrationErrorMessage",
     "authorizerError": "$context.authorizer.error",
-    "sub": "$context.authorizer.claims.sub",
+    "sub": "$context.authorizer.sub",
+    "keyId": "$context.authorizer.key_id",
 }
 THROTTLE_RATE = 50  # requests per second, per stage
 THROTTLE_BURST = 100
+AUTHORIZER_CACHE = Duration.seconds(60)  # docket.api.authorizer.RESULT_TTL_S
 
 
 class Api(Construct):
@@ -47,18 +52,19 @@ class Api(Construct):
         stage: str,
         function: lambda_.IFunction,
         mcp_function: lambda_.IFunction,
-        jwt_issuer: str,
-        jwt_audience: list[str],
+        authorizer_function: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, id)
         integration = integrations.HttpLambdaIntegration(
             "Api", function, payload_format_version=apigw.PayloadFormatVersion.VERSION_2_0
         )
-        self.authorizer = authorizers.HttpJwtAuthorizer(
-            "Jwt",
-            jwt_issuer,
-            jwt_audience=jwt_audience,
+        self.authorizer = authorizers.HttpLambdaAuthorizer(
+            "Bearer",
+            authorizer_function,
+            authorizer_name="docket-bearer",
+            response_types=[authorizers.HttpLambdaResponseType.SIMPLE],
             identity_source=["$request.header.Authorization"],
+            results_cache_ttl=AUTHORIZER_CACHE,
         )
         self.http_api = apigw.HttpApi(
             self,
@@ -86,7 +92,7 @@ class Api(Construct):
         cfn_stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(
             destination_arn=access_logs.log_group_arn, format=json.dumps(ACCESS_LOG_FORMAT)
         )
-        # everything else: a verified token
+        # everything else: a verified bearer token
         self.http_api.add_routes(
             path="/{proxy+}",
             methods=[apigw.HttpMethod.ANY],

@@ -113,8 +113,7 @@ class DocketStack(Stack):
             stage=stage,
             function=fns[wiring.api_function],
             mcp_function=fns[wiring.mcp_function],
-            jwt_issuer=settings.jwt_issuer,
-            jwt_audience=list(settings.jwt_audience),
+            authorizer_function=fns[wiring.authorizer_function],
         )
         # approval links point at the API; the signing keys are read at run time from Secrets
         # Manager (docket.secrets) by the functions that sign or verify, never put in env vars
@@ -224,6 +223,8 @@ def function_environment(
         "DOCKET_AGENT_TABLE": tables[c.AGENT_TABLE],
         "DOCKET_IDEMPOTENCY_TABLE": tables[c.IDEMPOTENCY_TABLE],
         "DOCKET_GENERATIONS_TABLE": tables[c.GENERATIONS_TABLE],
+        "DOCKET_KEYS_TABLE": tables[c.KEYS_TABLE],
+        "DOCKET_LIMITS_TABLE": tables[c.LIMITS_TABLE],
         "DOCKET_REEMBED_STATE_MACHINE_ARN": reembed_state_machine_arn,
         "DOCKET_REEMBED_JOB_ROLE_ARN": reembed_job_role_arn,
         "DOCKET_INGEST_DLQ_URL": ingest_dlq_url,

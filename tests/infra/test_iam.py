@@ -288,8 +288,10 @@ def test_only_the_rebuild_scans_and_only_the_chunks_table(synth: Synth) -> None:
             assert not granted(synth, fn.name, "dynamodb:Scan"), fn.name
 
 
-def test_the_mcp_server_reads_and_writes_nothing(synth: Synth) -> None:
+def test_the_mcp_server_writes_nothing_but_its_rate_limit(synth: Synth) -> None:
     reads = ("dynamodb:Get", "dynamodb:BatchGet", "dynamodb:Query", "dynamodb:ConditionCheck")
+    limits = logical(synth, "AWS::DynamoDB::Table", c.LIMITS_TABLE)
+    assert granted(synth, "docket-mcp", "dynamodb:UpdateItem") == [{"Fn::GetAtt": [limits, "Arn"]}]
 
     def writes(action: str) -> bool:
         if action.startswith("dynamodb:"):
@@ -301,6 +303,7 @@ def test_the_mcp_server_reads_and_writes_nothing(synth: Synth) -> None:
             "es:ESHttpDelete",
         )
 
-    assert [a for st in statements(synth, "docket-mcp") for a in actions(st) if writes(a)] == []
+    rest = [st for st in statements(synth, "docket-mcp") if st.get("Sid") != "RateLimits"]
+    assert [a for st in rest for a in actions(st) if writes(a)] == []
     chunks = logical(synth, "AWS::DynamoDB::Table", c.CHUNKS_TABLE)
     assert {"Fn::GetAtt": [chunks, "Arn"]} in granted(synth, "docket-mcp", "dynamodb:Query")

@@ -186,14 +186,22 @@ def test_search_domain(synth: Synth) -> None:
     assert in_vpc == set(c.VPC_FUNCTIONS)
 
 
-def test_http_api_jwt_authorizer_and_public_routes(synth: Synth) -> None:
+def test_http_api_lambda_authorizer_and_public_routes(synth: Synth) -> None:
     (authorizer,) = synth.of_type("AWS::ApiGatewayV2::Authorizer").values()
     props = authorizer["Properties"]
-    assert props["AuthorizerType"] == "JWT"
-    assert props["JwtConfiguration"] == {
-        "Issuer": CONTEXT["docket:jwtIssuer"],
-        "Audience": CONTEXT["docket:jwtAudience"],
-    }
+    # one authorizer for JWTs and API keys: simple responses, cached a minute per header
+    assert props["AuthorizerType"] == "REQUEST"
+    assert props["AuthorizerPayloadFormatVersion"] == "2.0"
+    assert props["EnableSimpleResponses"] is True
+    assert props["IdentitySource"] == ["$request.header.Authorization"]
+    assert props["AuthorizerResultTtlInSeconds"] == 60
+    function, fn = synth.wiring("AWS::Lambda::Function")[WIRING.authorizer_function]
+    assert function in json.dumps(props["AuthorizerUri"])
+    env = fn["Properties"]["Environment"]["Variables"]
+    assert env["DOCKET_TOKEN_ISSUER"] == CONTEXT["docket:jwtIssuer"]
+    assert env["DOCKET_TOKEN_AUDIENCE"] == ",".join(CONTEXT["docket:jwtAudience"])
+    assert env["DOCKET_AUTH_MODE"] == "jwt_authorizer"
+    assert "DOCKET_KEYS_TABLE" in env
     routes = {
         r["Properties"]["RouteKey"]: r["Properties"]
         for r in synth.of_type("AWS::ApiGatewayV2::Route").values()
@@ -211,7 +219,7 @@ def test_http_api_jwt_authorizer_and_public_routes(synth: Synth) -> None:
         if key in public:
             assert route.get("AuthorizationType", "NONE") == "NONE", key
         else:
-            assert route["AuthorizationType"] == "JWT", key
+            assert route["AuthorizationType"] == "CUSTOM", key
     (stage,) = synth.of_type("AWS::ApiGatewayV2::Stage").values()
     assert "AccessLogSettings" in stage["Properties"]
 

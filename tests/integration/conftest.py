@@ -67,7 +67,7 @@ class Api:
             "/documents",
             tenant,
             tuple(acl or ()),
-            json={"source": source, "acl_groups": acl or []},
+            json={"source": source, "acl_groups": acl or [], "size_bytes": len(data)},
         )
         assert resp.status_code == 201, resp.text
         body = resp.json()

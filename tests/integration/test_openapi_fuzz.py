@@ -46,6 +46,11 @@ def test_the_served_schema_survives_fuzzing(local: tuple[LocalCloud, Api]) -> No
             f"Authorization: Bearer {token}",
             "--checks",
             "all",
+            # `--checks all` overrides the config's `enabled = false`: deletes are asynchronous
+            # (202), so a deleted document reads as "deleting" until the pipeline removes it
+            # (then 404), and a stopped task stays readable as its audit record
+            "--exclude-checks",
+            "use_after_free",
             "--max-examples",
             "25",
             "--seed",

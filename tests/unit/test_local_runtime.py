@@ -94,8 +94,10 @@ def test_the_local_cloud_runs_as_many_api_containers_as_asked(tmp_path: Path) ->
     cloud = LocalCloud(tmp_path, api_containers=3)
     api = cloud.wiring.function(cloud.wiring.api_function)
     mcp = cloud.wiring.function(cloud.wiring.mcp_function)  # the MCP server scales as the API
-    assert api.local_containers == mcp.local_containers == 3
-    others = [f for f in cloud.wiring.functions if f.name not in (api.name, mcp.name)]
+    auth = cloud.wiring.function(cloud.wiring.authorizer_function)  # so does its authorizer
+    assert api.local_containers == mcp.local_containers == auth.local_containers == 3
+    scaled = (api.name, mcp.name, auth.name)
+    others = [f for f in cloud.wiring.functions if f.name not in scaled]
     assert all(f == LocalCloud(tmp_path).wiring.function(f.name) for f in others)
     with pytest.raises(ValueError, match="at least 1"):
         LocalCloud(tmp_path, api_containers=0)

@@ -18,7 +18,9 @@ from ..fakes import FakeBlobStore, FakeDocumentStore, FakeEmbedder, FakeIndex
 
 
 class Signer:
-    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
+    def presign_put(
+        self, bucket: str, key: str, expires_in: int, size_bytes: int | None = None
+    ) -> str:
         return f"https://s3.example.com/{bucket}/{key}?X-Amz-Expires={expires_in}"
 
 

@@ -196,3 +196,33 @@ def test_a_body_nested_too_deep_is_a_parse_error_not_a_500() -> None:
     resp = mcp_server.handle(_event(b"[" * 100_000, CLAIMS))
     assert resp["statusCode"] == 400
     assert json.loads(resp["body"])["error"]["code"] == mcp_server.PARSE_ERROR
+
+
+def test_a_key_without_the_query_scope_is_a_403_json_rpc_error() -> None:
+    key = {"sub": "key:1", TENANT_CLAIM: "acme", "scope": "ingest", "key_id": "1" * 20}
+    resp = mcp_server.handle(_event('{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}', key))
+    assert resp["statusCode"] == 403
+    body = json.loads(resp["body"])
+    assert (
+        body["error"]["code"] == mcp_server.FORBIDDEN_CODE and "query" in body["error"]["message"]
+    )
+
+
+def test_over_the_mcp_rate_limit_is_a_429_with_retry_after(
+    fakes: tuple[FakeQueries, FakeDocuments], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docket.config import reset_settings
+
+    monkeypatch.setenv("DOCKET_MCP_RPM", "3")
+    reset_settings()
+    try:
+        listing = '{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}'
+        flooder = {**CLAIMS, TENANT_CLAIM: "flooder"}
+        statuses = [mcp_server.handle(_event(listing, flooder))["statusCode"] for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        resp = mcp_server.handle(_event(listing, flooder))
+        assert int(resp["headers"]["retry-after"]) == 20  # 3 a minute: one every 20 s
+        assert json.loads(resp["body"])["error"]["code"] == mcp_server.RATE_LIMITED_CODE
+        assert mcp_server.handle(_event(listing, CLAIMS))["statusCode"] == 200  # another tenant
+    finally:
+        reset_settings()

@@ -1,9 +1,10 @@
 """Bearer tokens and the caller's principal.
 
-On AWS the HTTP API's JWT authorizer verifies the token and passes its claims in
-``requestContext.authorizer.jwt.claims``; the local cloud's gateway does the same with tokens it
-signs itself (HS256). Either way, tenant and groups come only from verified claims, never from a
-request body.
+The authorizer function (docket.api.authorizer) verifies the bearer token, a JWT or an API key
+(docket.access.keys), and passes the caller's claims in ``requestContext.authorizer.lambda``; on
+AWS the HTTP API calls it, locally the gateway does. JWTs are checked against the identity
+provider's keys on AWS and against the local cloud's own secret (HS256) locally. Either way,
+tenant, groups and scopes come only from verified claims, never from a request body.
 """
 
 from __future__ import annotations
@@ -61,6 +62,54 @@ def verify_token(settings: Settings, token: str) -> dict[str, Any]:
         raise Unauthorized(f"invalid token: {exc}") from exc
 
 
+_jwks_clients: dict[str, Any] = {}
+
+
+def verify_provider_token(settings: Settings, token: str) -> dict[str, Any]:
+    """Verify a JWT from the identity provider (on AWS): signature against the provider's
+    published keys (``token_jwks_url``, else its OpenID discovery document), expiry, issuer,
+    audience; return the claims."""
+    import jwt
+
+    try:
+        client = _jwks_client(settings)
+        key = client.get_signing_key_from_jwt(token)
+        audience = [a for a in settings.token_audience.split(",") if a]
+        return jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"],
+            audience=audience,
+            issuer=settings.token_issuer,
+            options={"require": ["exp", "sub", "iss"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from exc
+
+
+def _jwks_client(settings: Settings) -> Any:
+    import jwt
+
+    url = settings.token_jwks_url
+    if url is None:
+        import json
+        import urllib.request
+
+        discovery = settings.token_issuer.rstrip("/") + "/.well-known/openid-configuration"
+        url = _jwks_clients.get(discovery)
+        if url is None:
+            try:
+                with urllib.request.urlopen(discovery, timeout=5) as resp:
+                    url = str(json.load(resp)["jwks_uri"])
+            except (OSError, ValueError, KeyError) as exc:
+                raise jwt.PyJWKClientError(f"no JWKS from {discovery}: {exc}") from exc
+            _jwks_clients[discovery] = url
+    client = _jwks_clients.get(f"client:{url}")
+    if client is None:  # one per URL: it caches the provider's keys across invocations
+        client = _jwks_clients[f"client:{url}"] = jwt.PyJWKClient(url, lifespan=3600)
+    return client
+
+
 def _as_list(value: Any) -> list[str]:
     """API Gateway passes array claims as a string like "[a b]"; accept both forms."""
     if value is None:
@@ -82,17 +131,19 @@ def principal_from_claims(claims: dict[str, Any] | None) -> Principal:
             tenant=str(claims[TENANT_CLAIM]),
             groups=frozenset(_as_list(claims.get(GROUPS_CLAIM))),
             scopes=frozenset(str(claims.get("scope", "")).split()),
+            key_id=str(claims["key_id"]) if claims.get("key_id") else None,
         )
     except ValueError as exc:
         raise Unauthorized(f"token claims are invalid: {exc}") from exc
 
 
 def principal_from_event(event: dict[str, Any]) -> Principal:
-    claims = (
-        event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims")
-        if isinstance(event, dict)
-        else None
-    )
+    """The caller the authorizer verified: its context (``authorizer.lambda``), or the claims of
+    a JWT authorizer (``authorizer.jwt.claims``)."""
+    authorizer = (
+        event.get("requestContext", {}).get("authorizer") if isinstance(event, dict) else None
+    ) or {}
+    claims = authorizer.get("lambda") or (authorizer.get("jwt") or {}).get("claims")
     return principal_from_claims(claims)
 
 
@@ -103,7 +154,26 @@ ADMIN_GROUP = "admins"
 
 def require(caller: Principal, *, scope: str, group: str, to: str) -> Principal:
     """``caller`` when they hold ``scope`` or are in ``group``; Forbidden naming both otherwise
-    (``to``: what they asked to do, e.g. "deciding approvals")."""
+    (``to``: what they asked to do, e.g. "deciding approvals"). An API key needs the scope
+    itself: its groups say what it may read, its scopes what it may do."""
+    if caller.key_id is not None:
+        return require_scope(caller, scope, to=to)
     if scope not in caller.scopes and group not in caller.groups:
         raise Forbidden(f"{to} needs the {scope!r} scope or the {group!r} group")
     return caller
+
+
+def require_scope(caller: Principal, scope: str, *, to: str) -> Principal:
+    """An API key acts only within its scopes; a user's token is bound by tenant and groups
+    alone (identity providers differ in the scopes they put on tokens), except where
+    ``require`` asks for more."""
+    if caller.key_id is not None and scope not in caller.scopes:
+        raise Forbidden(f"{to} needs an API key with the {scope!r} scope")
+    return caller
+
+
+def is_admin(caller: Principal) -> bool:
+    """A tenant administrator: the ``admin`` scope, or (for a user) the ``admins`` group."""
+    if caller.key_id is not None:
+        return ADMIN_SCOPE in caller.scopes
+    return ADMIN_SCOPE in caller.scopes or ADMIN_GROUP in caller.groups

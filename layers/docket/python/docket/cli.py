@@ -532,6 +532,41 @@ def _generation_line(g: dict[str, Any]) -> str:
     )
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """API keys of the caller's tenant (tenant administrators): create, list, revoke."""
+    client = _client(args, scopes=["admin"])
+    if args.keys_cmd == "create":
+        request = {"name": args.name, "scopes": _flatten(args.scopes), "groups": args.groups}
+        body = client.json("POST", "/keys", ok=(201,), json=request)
+        if args.json:
+            print(json.dumps(body, indent=2))
+            return 0
+        record = body["record"]
+        print(body["key"])  # stdout: the key alone, for `KEY=$(docket keys create ...)`
+        print(
+            f"created {record['key_id']} ({record['name']}): scopes "
+            f"{','.join(record['scopes'])}; groups {','.join(record['groups']) or '-'}. "
+            "The key is shown only now.",
+            file=sys.stderr,
+        )
+        return 0
+    if args.keys_cmd == "list":
+        keys = client.json("GET", "/keys")["keys"]
+        if args.json:
+            print(json.dumps(keys, indent=2))
+            return 0
+        for k in keys:
+            state = f"revoked {k['revoked_at']}" if k.get("revoked_at") else "active"
+            print(
+                f"{k['key_id']}  {state:8}  {k['name']}  scopes={','.join(k['scopes'])}  "
+                f"groups={','.join(k['groups']) or '-'}  created {k['created_at']}"
+            )
+        return 0
+    record = client.json("DELETE", f"/keys/{args.key_id}")
+    print(f"revoked {record['key_id']} ({record['name']}) at {record['revoked_at']}")
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     client = _client(args, scopes=["admin"])
     if args.index_cmd == "status":
@@ -813,6 +848,29 @@ def build_parser() -> argparse.ArgumentParser:
         client_opts(ap)
         ap.add_argument("--comment", default=None, help="why, recorded with the decision")
         ap.set_defaults(func=cmd_approvals)
+
+    p = sub.add_parser("keys", help="API keys of your tenant: create, list, revoke (admin)")
+    ksub = p.add_subparsers(dest="keys_cmd", required=True)
+    kp = ksub.add_parser("create", help="a new key; prints it (shown only this once)")
+    kp.add_argument("--name", required=True, help="what the key is for")
+    kp.add_argument(
+        "--scopes",
+        action="append",
+        required=True,
+        metavar="S[,S...]",
+        help="query, ingest, tasks, approvals, admin (repeat or separate with commas)",
+    )
+    client_opts(kp)
+    kp.add_argument("--json", action="store_true", help="print the API's response body")
+    kp.set_defaults(func=cmd_keys)
+    kp = ksub.add_parser("list", help="the tenant's keys, revoked ones included")
+    client_opts(kp)
+    kp.add_argument("--json", action="store_true", help="print the API's response body")
+    kp.set_defaults(func=cmd_keys)
+    kp = ksub.add_parser("revoke", help="revoke a key by its id")
+    kp.add_argument("key_id")
+    client_opts(kp)
+    kp.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("models", help="the embedding models an index generation can use")
     msub = p.add_subparsers(dest="models_cmd", required=True)

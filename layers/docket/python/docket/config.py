@@ -243,12 +243,27 @@ class Settings(BaseSettings):
     query_table_groups_attribute: str | None = "acl_groups"
     query_tables_shared: NameSet = frozenset()
 
-    # auth: the local cloud signs development tokens with this secret (HS256);
-    # on AWS the HTTP API's JWT authorizer verifies tokens and passes the claims.
+    # auth: the local cloud signs development tokens with this secret (HS256); on AWS the
+    # authorizer function checks the identity provider's tokens against its published keys
+    # (token_jwks_url, else the issuer's OpenID discovery document). Audiences: comma-separated.
     auth_mode: Literal["local", "jwt_authorizer"] = "local"
     dev_token_secret: str = "docket-local-development-secret-change-me"
     token_issuer: str = "docket-local"
     token_audience: str = "docket"
+    token_jwks_url: str | None = None
+    # API keys (docket.access.keys); without a table, API keys are refused
+    keys_table: str | None = None
+    # rate limits and quotas (docket.access.limits): token buckets in this table, shared by all
+    # instances; without one, each process keeps its own (tests and one-process tools only).
+    # Requests per minute on POST /query and on /mcp, for a tenant and for each of its API keys
+    # (each its own bucket; 0: no limit), and bytes a tenant may upload per day.
+    limits_table: str | None = None
+    query_rpm: int = Field(default=1200, ge=0)
+    mcp_rpm: int = Field(default=1200, ge=0)
+    key_query_rpm: int = Field(default=600, ge=0)
+    key_mcp_rpm: int = Field(default=600, ge=0)
+    ingest_bytes_per_day: int = Field(default=10 * 1024**3, ge=0)
+    key_ingest_bytes_per_day: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _overlap_fits(self) -> Settings:

@@ -20,7 +20,12 @@ from docket.store.ports import BlobStore, DocumentStore
 
 
 class UploadSigner(Protocol):
-    def presign_put(self, bucket: str, key: str, expires_in: int) -> str: ...
+    def presign_put(
+        self, bucket: str, key: str, expires_in: int, size_bytes: int | None = None
+    ) -> str:
+        """A URL to PUT the object with; with ``size_bytes``, it takes exactly that many bytes
+        (the length is signed)."""
+        ...
 
 
 class IndexCounter(Protocol):
@@ -35,15 +40,16 @@ class S3UploadSigner:
     def __init__(self, endpoint_url: str | None = None) -> None:
         self.endpoint_url = endpoint_url
 
-    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
+    def presign_put(
+        self, bucket: str, key: str, expires_in: int, size_bytes: int | None = None
+    ) -> str:
         from docket import aws
 
         s3 = aws.client("s3", endpoint_url=self.endpoint_url)
-        return str(
-            s3.generate_presigned_url(
-                "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
-            )
-        )
+        params: dict[str, object] = {"Bucket": bucket, "Key": key}
+        if size_bytes is not None:
+            params["ContentLength"] = size_bytes
+        return str(s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in))
 
 
 class DocumentService:
@@ -78,7 +84,11 @@ class DocumentService:
         return self._index  # type: ignore[no-any-return]
 
     def create_upload(
-        self, principal: Principal, source: str, acl_groups: list[str]
+        self,
+        principal: Principal,
+        source: str,
+        acl_groups: list[str],
+        size_bytes: int | None = None,
     ) -> tuple[DocumentRecord, str]:
         source = normalise_source(source)
         tenant = principal.tenant
@@ -112,7 +122,7 @@ class DocumentService:
             )
         self.documents.put(doc)
         url = self.signer.presign_put(
-            self.settings.documents_bucket, key, self.settings.upload_url_ttl_seconds
+            self.settings.documents_bucket, key, self.settings.upload_url_ttl_seconds, size_bytes
         )
         return doc, url
 
@@ -173,6 +183,6 @@ class DocumentService:
 
 
 def _is_admin(principal: Principal) -> bool:
-    from docket.auth import ADMIN_GROUP, ADMIN_SCOPE
+    from docket.auth import is_admin
 
-    return ADMIN_SCOPE in principal.scopes or ADMIN_GROUP in principal.groups
+    return is_admin(principal)

@@ -240,3 +240,13 @@ class InvalidSignature(Unauthorized):
     """A forged, tampered or expired approval link, or a Slack request that fails verification."""
 
     code = "invalid_signature"
+
+
+class RateLimited(DocketError):
+    """Over a rate limit or quota (docket.access.limits): 429, with when to try again."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

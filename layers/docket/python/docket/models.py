@@ -94,6 +94,8 @@ class Principal(BaseModel):
     tenant: TenantId
     groups: frozenset[str] = frozenset()
     scopes: frozenset[str] = frozenset()
+    # set when the caller is an API key (docket.access.keys): it acts only within its scopes
+    key_id: str | None = None
 
 
 # --- extraction ------------------------------------------------------------------------------------

@@ -88,6 +88,8 @@ class Wiring:
     state_machines: tuple[StateMachineSpec, ...] = ()
     api_function: str = "docket-api"
     mcp_function: str = "docket-mcp"  # the /mcp route (docket.api.mcp_server)
+    # verifies the bearer token (a JWT or an API key) of every route that needs one
+    authorizer_function: str = "docket-authorizer"
     extra: dict[str, str] = field(default_factory=dict)
 
     def function(self, name: str) -> FunctionSpec:
@@ -107,6 +109,8 @@ IDEMPOTENCY_TABLE = "docket-idempotency"
 AGENT_STATE_MACHINE = "docket-agent-loop"
 GENERATIONS_TABLE = "docket-generations"
 REEMBED_STATE_MACHINE = "docket-reembed"
+KEYS_TABLE = "docket-keys"
+LIMITS_TABLE = "docket-limits"
 
 
 WIRING = Wiring(
@@ -126,6 +130,15 @@ WIRING = Wiring(
         TableSpec(IDEMPOTENCY_TABLE, partition_key="id", stream=False, ttl_attribute="expiration"),
         # index generations: the live pointer and each generation's record (docket.generations)
         TableSpec(GENERATIONS_TABLE, partition_key="pk", stream=False),
+        # API keys, hashed, and a tenant's keys by creation (docket.access.dynamodb)
+        TableSpec(
+            KEYS_TABLE,
+            partition_key="key_id",
+            stream=False,
+            indexes=(IndexSpec("by_tenant", "tenant", "created_at"),),
+        ),
+        # rate-limit and quota token buckets, one item each
+        TableSpec(LIMITS_TABLE, partition_key="pk", stream=False, ttl_attribute="expires_at"),
     ),
     queues=(
         QueueSpec(INGEST_DLQ),
@@ -138,6 +151,7 @@ WIRING = Wiring(
         FunctionSpec("docket-embed", "embed", memory_mb=2048, timeout_s=120),
         FunctionSpec("docket-api", "api", memory_mb=1024, timeout_s=29),
         FunctionSpec("docket-mcp", "mcp", memory_mb=1024, timeout_s=29),
+        FunctionSpec("docket-authorizer", "authorizer", memory_mb=512, timeout_s=10),
         FunctionSpec("docket-agent-model", "agent_model", memory_mb=1024, timeout_s=300),
         FunctionSpec("docket-agent-tool", "agent_tool", memory_mb=1024, timeout_s=900),
         FunctionSpec("docket-agent-approval", "agent_approval", memory_mb=512, timeout_s=30),

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from docket import errors
 from docket.api import openapi as openapi_doc
 from docket.api import sse, streaming
-from docket.auth import principal_from_event
+from docket.auth import principal_from_event, require_scope
 from docket.config import get_settings
 from docket.models import JSON_INTEGER, DocumentRecord, DocumentView, GroupName, Principal
 from docket.observability import logger
@@ -40,6 +40,7 @@ _STATUS: dict[type[errors.DocketError], int] = {
     errors.IndexUnavailable: 503,
     errors.EmbeddingUnavailable: 503,
     errors.StoreUnavailable: 503,
+    errors.RateLimited: 429,
 }
 
 
@@ -61,7 +62,10 @@ def _status(exc: errors.DocketError) -> int:
 
 @app.exception_handler(errors.DocketError)
 def _docket_error(exc: errors.DocketError) -> Response[Any]:
-    return _error(_status(exc), exc.code, exc.message)
+    response = _error(_status(exc), exc.code, exc.message)
+    if isinstance(exc, errors.RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @app.exception_handler(json.JSONDecodeError)
@@ -100,8 +104,9 @@ def _too_deep(exc: RecursionError) -> Response[Any]:
     return _error(400, "invalid_json", "request body nests too deeply")
 
 
-def principal() -> Principal:
-    return principal_from_event(app.current_event.raw_event)
+def principal(scope: str, to: str) -> Principal:
+    """The verified caller; an API key must hold ``scope`` (``to``: what the route does)."""
+    return require_scope(principal_from_event(app.current_event.raw_event), scope, to=to)
 
 
 # --- models ------------------------------------------------------------------------------------------
@@ -184,6 +189,12 @@ def documents() -> Any:
     )
 
 
+def limiter() -> Any:
+    from docket.access import factory
+
+    return factory.limiter()
+
+
 def queries() -> Any:
     from docket.query import get_query_service
 
@@ -200,7 +211,7 @@ def health() -> dict[str, str]:
 
 @app.post("/documents")
 def create_document(body: CreateDocumentRequest) -> Response[CreateDocumentResponse]:
-    caller = principal()
+    caller = principal("ingest", "uploading documents")
     settings = get_settings()
     if body.size_bytes is not None and body.size_bytes > settings.max_file_bytes:
         from docket.extract.core import human_size  # the error path only: light cold starts
@@ -209,7 +220,20 @@ def create_document(body: CreateDocumentRequest) -> Response[CreateDocumentRespo
             f"file is {human_size(body.size_bytes)}, over the "
             f"{human_size(settings.max_file_bytes)} limit"
         )
-    doc, url = documents().create_upload(caller, body.source, list(body.acl_groups))
+    # the day's upload quota: the declared size (the upload URL then takes exactly that many
+    # bytes), or the most a file may be when the size is not declared
+    try:
+        limiter().charge(caller, "ingest_bytes", float(body.size_bytes or settings.max_file_bytes))
+    except (errors.RateLimited, errors.FileTooLarge) as exc:
+        if body.size_bytes is None:  # say why a small file was counted as a large one
+            exc.message += (
+                f"; an upload without size_bytes counts as {settings.max_file_bytes} bytes, "
+                "the most a file may be: declare its size"
+            )
+        raise
+    doc, url = documents().create_upload(
+        caller, body.source, list(body.acl_groups), size_bytes=body.size_bytes
+    )
     out = CreateDocumentResponse(
         document_id=doc.document_id,
         key=doc.s3_key or "",
@@ -222,17 +246,18 @@ def create_document(body: CreateDocumentRequest) -> Response[CreateDocumentRespo
 
 @app.get("/documents")
 def list_documents() -> DocumentList:
-    return DocumentList(documents=documents().list(principal()))
+    return DocumentList(documents=documents().list(principal("query", "listing documents")))
 
 
 @app.get("/documents/<document_id>")
 def get_document(document_id: DocId) -> DocumentView:
-    return documents().view(principal(), document_id)  # type: ignore[no-any-return]
+    caller = principal("query", "reading documents")
+    return documents().view(caller, document_id)  # type: ignore[no-any-return]
 
 
 @app.delete("/documents/<document_id>")
 def delete_document(document_id: DocId) -> Response[DocumentRecord]:
-    doc = documents().delete(principal(), document_id)
+    doc = documents().delete(principal("ingest", "deleting documents"), document_id)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=doc)
 
 
@@ -251,7 +276,8 @@ def query(body: QueryRequest) -> Response[QueryResponse | str]:
     (docket.api.streaming) and sends each event as it is produced. Streaming on AWS would take a
     Function URL with Lambda response streaming (Lambda Web Adapter): see docs/decisions.md.
     """
-    caller = principal()
+    caller = principal("query", "asking questions")
+    limiter().charge(caller, "query")
     if not sse.accepts(app.current_event.headers.get("accept")):
         answer = queries().ask(caller, body)
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=answer)
@@ -350,6 +376,9 @@ def openapi() -> Response[str]:
 
 
 from docket.api import approvals as approval_routes  # noqa: E402  (its routes use app's handlers)
+from docket.api import keys as key_routes  # noqa: E402
+
+app.include_router(key_routes.router)
 
 app.include_router(approval_routes.router)
 

@@ -273,6 +273,9 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
     except errors.Unauthorized as exc:
         return unauthorized(str(exc))
     http = event.get("requestContext", {}).get("http", {})
+    refused = _admit(principal, str(http.get("method", "POST")))
+    if refused is not None:
+        return refused
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
     try:
@@ -310,6 +313,27 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
 
 # JSON-RPC's range for implementation-defined server errors; the SDK has no code for auth
 UNAUTHORIZED_CODE = -32001
+FORBIDDEN_CODE = -32003
+RATE_LIMITED_CODE = -32029
+
+
+def _admit(principal: Principal, method: str) -> dict[str, Any] | None:
+    """None when the caller may send this request; else the JSON-RPC error to answer: 403 for an
+    API key without the ``query`` scope, 429 (with Retry-After) over the /mcp rate limit."""
+    from docket.access import factory
+    from docket.auth import require_scope
+
+    try:
+        require_scope(principal, "query", to="the knowledge base's MCP server")
+        if method == "POST":  # each JSON-RPC message is one request
+            factory.limiter().charge(principal, "mcp")
+    except errors.Forbidden as exc:
+        return json_rpc_error(403, FORBIDDEN_CODE, exc.message)
+    except errors.RateLimited as exc:
+        return json_rpc_error(
+            429, RATE_LIMITED_CODE, exc.message, {"retry-after": str(exc.retry_after)}
+        )
+    return None
 
 
 PARSE_ERROR = -32700

@@ -37,25 +37,26 @@ class ErrorBody(BaseModel):
 DESCRIPTIONS = {
     400: "The body is not valid JSON, or the request breaks a rule the schema cannot state",
     401: "No bearer token, or one that does not verify",
-    403: "The token lacks the scope or role the route needs",
+    403: "The token lacks the scope or role the route needs (an API key: the route's scope)",
     404: "Not found, or not visible to the caller (another tenant's, or outside its groups)",
     409: "Conflicts with the current state",
     413: "The file is over the size limit",
     422: "The request does not match the schema; details name each field",
+    429: "Over a rate limit or quota of the tenant or the API key; Retry-After says when to retry",
     503: "A dependency (table, index, model) is unavailable; retry later",
 }
 
-# Every authenticated route can answer these.
-_COMMON = (401, 503)
+# Every authenticated route can answer these (403: an API key without the route's scope).
+_COMMON = (401, 403, 503)
 _BODY = (400, 422)
 
 # (method, path) -> (success status, extra error statuses)
 ROUTES: dict[tuple[str, str], tuple[int, tuple[int, ...]]] = {
-    ("post", "/documents"): (201, (*_BODY, 403, 409, 413)),
+    ("post", "/documents"): (201, (*_BODY, 403, 409, 413, 429)),
     ("get", "/documents"): (200, ()),
     ("get", "/documents/{document_id}"): (200, (404, 422)),
     ("delete", "/documents/{document_id}"): (202, (404, 422)),
-    ("post", "/query"): (200, (*_BODY, 409)),
+    ("post", "/query"): (200, (*_BODY, 409, 429)),
     ("post", "/tasks"): (202, (*_BODY, 403, 409)),
     ("get", "/tasks/{task_id}"): (200, (404, 422)),
     ("delete", "/tasks/{task_id}"): (202, (404, 422)),
@@ -68,6 +69,10 @@ ROUTES: dict[tuple[str, str], tuple[int, tuple[int, ...]]] = {
     ("get", "/index/status"): (200, (403,)),
     ("post", "/index/generations"): (202, (*_BODY, 403, 409)),
     ("post", "/index/rollback"): (200, (403, 404, 409)),
+    ("post", "/keys"): (201, (*_BODY, 403)),
+    ("get", "/keys"): (200, (403,)),
+    ("delete", "/keys/{key_id}"): (200, (403, 404, 422)),
+    ("get", "/usage"): (200, ()),
 }
 PUBLIC = {("get", "/health"), ("get", "/openapi.json")}
 # Routes a browser opens (the approval page): their answers, errors included, are HTML.

@@ -33,9 +33,11 @@ class TaskResponse(BaseModel):
 
 
 def _principal() -> Any:
-    from docket.auth import principal_from_event
+    """The caller; an API key needs the ``tasks`` scope."""
+    from docket.auth import principal_from_event, require_scope
 
-    return principal_from_event(router.current_event.raw_event)
+    caller = principal_from_event(router.current_event.raw_event)
+    return require_scope(caller, "tasks", to="agent tasks")
 
 
 def _service() -> Any:

@@ -19,6 +19,8 @@ from docket.wiring import (
     AGENT_STATE_MACHINE,
     GENERATIONS_TABLE,
     INGEST_DLQ,
+    KEYS_TABLE,
+    LIMITS_TABLE,
     PIPELINE_DLQ,
     REEMBED_STATE_MACHINE,
     WIRING,
@@ -94,7 +96,8 @@ class LocalCloud:
                 wiring,
                 functions=tuple(
                     replace(f, local_containers=api_containers)
-                    if f.name in (wiring.api_function, wiring.mcp_function)
+                    if f.name
+                    in (wiring.api_function, wiring.mcp_function, wiring.authorizer_function)
                     else f
                     for f in wiring.functions
                 ),
@@ -137,6 +140,8 @@ class LocalCloud:
             "DOCKET_STAGE": "local",
             "DOCKET_INDEX_DIR": str(self.data_dir / "index"),
             "DOCKET_GENERATIONS_TABLE": GENERATIONS_TABLE,
+            "DOCKET_KEYS_TABLE": KEYS_TABLE,
+            "DOCKET_LIMITS_TABLE": LIMITS_TABLE,
             "DOCKET_REEMBED_JOB_RUNNER": "local",
             "DOCKET_AUTH_MODE": "local",
             "POWERTOOLS_SERVICE_NAME": "docket",

@@ -1,8 +1,10 @@
 """The local API Gateway: HTTP requests → API Gateway HTTP API (v2) events → the api function.
 
-Like an HTTP API with a JWT authorizer, it verifies the bearer token first (401 otherwise) and
-passes the verified claims in ``requestContext.authorizer.jwt.claims``. One extra route exists only
-here: ``POST /_local/token`` issues signed development tokens.
+Like the deployed HTTP API, it has the authorizer function (docket.api.authorizer) verify the
+bearer token, a JWT or an API key, before any route runs (401 without one, or when the authorizer
+says ``Unauthorized``) and passes the caller's claims in ``requestContext.authorizer.lambda``.
+Unlike API Gateway it caches no authorization: a revoked key stops at once. One extra route exists
+only here: ``POST /_local/token`` issues signed development tokens.
 
 Unlike an HTTP API, it streams: a request that accepts ``text/event-stream`` is offered a live
 response (docket.api.streaming) for the length of the invocation, and a route that streams
@@ -31,9 +33,8 @@ from urllib.parse import parse_qsl, urlsplit
 from docket.api import sse, streaming
 from docket.api.mcp_server import PATH as MCP_PATH
 from docket.api.mcp_server import unauthorized
-from docket.auth import issue_token, verify_token
+from docket.auth import issue_token
 from docket.config import get_settings
-from docket.errors import Unauthorized
 
 log = logging.getLogger("docket.local")
 
@@ -48,8 +49,13 @@ MAX_BODY = 10 * 1024 * 1024
 
 
 def build_event(
-    method: str, raw_path: str, headers: dict[str, str], body: bytes, claims: dict[str, Any] | None
+    method: str,
+    raw_path: str,
+    headers: dict[str, str],
+    body: bytes,
+    context: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """The v2 event of a request; ``context``: what the authorizer allowed it with."""
     parts = urlsplit(raw_path)
     query: dict[str, str] = {}
     for k, v in parse_qsl(parts.query, keep_blank_values=True):
@@ -92,11 +98,21 @@ def build_event(
         event["body"] = (
             body.decode("utf-8", "replace") if is_text else base64.b64encode(body).decode()
         )
-    if claims is not None:
-        event["requestContext"]["authorizer"] = {
-            "jwt": {"claims": claims, "scopes": str(claims.get("scope", "")).split() or None}
-        }
+    if context is not None:
+        event["requestContext"]["authorizer"] = {"lambda": context}
     return event
+
+
+def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The authorizer's request (payload 2.0, identity source the Authorization header)."""
+    ctx = event["requestContext"]
+    return {
+        **event,
+        "type": "REQUEST",
+        "routeArn": f"arn:aws:execute-api:local:{ctx['accountId']}:{ctx['apiId']}/"
+        f"{ctx['stage']}/{ctx['http']['method']}{ctx['http']['path']}",
+        "identitySource": [event["headers"].get("authorization", "")],
+    }
 
 
 class _LiveResponse:
@@ -209,27 +225,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = urlsplit(self.path).path
         headers = {k.lower(): v for k, v in self.headers.items()}
-        settings = get_settings()
         if path == TOKEN_PATH and self.command == "POST":
             self._issue_token(body)
             return
-        claims = None
         mcp = path == MCP_PATH
-        if not _is_public(self.command, path):
-            auth = headers.get("authorization", "")
-            try:
-                if not auth.lower().startswith("bearer "):
-                    raise Unauthorized("Unauthorized")
-                claims = verify_token(settings, auth.split(" ", 1)[1].strip())
-            except Unauthorized:
-                if mcp:  # the MCP error shape: a JSON-RPC error, and the challenge
-                    self._lambda_response(unauthorized(), started)
-                else:
-                    self._json(401, {"message": "Unauthorized"})
-                return
         # HEAD is GET without the body (_send leaves it out), as HTTP defines it
         method = "GET" if self.command == "HEAD" else self.command
-        event = build_event(method, self.path, headers, body, claims)
+        event = build_event(method, self.path, headers, body, None)
+        if not _is_public(self.command, path):
+            allowed = self._authorize(event)
+            if not isinstance(allowed, dict):
+                if allowed == 401 and mcp:  # the MCP error shape: a JSON-RPC error, the challenge
+                    self._lambda_response(unauthorized(), started)
+                else:
+                    self._json(allowed, {"message": _GATEWAY_MESSAGES[allowed]})
+                return
+            event["requestContext"]["authorizer"] = {"lambda": allowed}
         live = (
             _LiveResponse(self, started)
             if self.command != "HEAD" and sse.accepts(headers.get("accept"))
@@ -250,6 +261,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(500, {"message": "Internal Server Error"})
             return
         self._lambda_response(result, started)
+
+    def _authorize(self, event: dict[str, Any]) -> dict[str, Any] | int:
+        """The authorizer's context for this request, or the status API Gateway would answer:
+        401 without a bearer token or when the authorizer says Unauthorized, 403 when it says
+        ``isAuthorized: false``, 500 when it fails otherwise."""
+        if not event["headers"].get("authorization", "").strip():
+            return 401  # no identity source: the authorizer is not called
+        result, errored = self.cloud.runtime.invoke(
+            self.cloud.wiring.authorizer_function, authorizer_event(event)
+        )
+        if errored:
+            if isinstance(result, dict) and result.get("errorMessage") == "Unauthorized":
+                return 401
+            log.error("authorizer failed: %s", result)
+            return 500
+        if not isinstance(result, dict) or not result.get("isAuthorized"):
+            return 403
+        context = result.get("context") or {}
+        return context if isinstance(context, dict) else 500
 
     def _lambda_response(self, result: dict[str, Any], started: float) -> None:
         """A Lambda proxy response (v2 payload) written as the HTTP response."""
@@ -310,6 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _ALLOW = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
+_GATEWAY_MESSAGES = {401: "Unauthorized", 403: "Forbidden", 500: "Internal Server Error"}
 
 
 class _Server(ThreadingHTTPServer):
