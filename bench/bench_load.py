@@ -140,7 +140,9 @@ def main() -> int:
 
     results: dict[str, Any] = {"documents": len(first), "runs": []}
     data_dir = Path(tempfile.mkdtemp(prefix="docket-load-"))
-    cloud = LocalCloud(data_dir, persist=False, api_containers=max(counts)).start(
+    # the load, not the per-tenant rate limit (docket.access.limits), is what is measured
+    no_limits = {"DOCKET_QUERY_RPM": "0", "DOCKET_MCP_RPM": "0"}
+    cloud = LocalCloud(data_dir, persist=False, api_containers=max(counts), env=no_limits).start(
         s3_port=free_port()
     )
     gateway = Gateway(cloud, port=free_port()).start()

@@ -41,7 +41,10 @@ def main() -> int:
     from docket.local.cloud import LocalCloud
     from docket.local.gateway import Gateway
 
-    cloud = LocalCloud(Path(tempfile.mkdtemp(prefix="docket-bench-mcp-")), persist=False)
+    # the MCP layer, not the per-tenant rate limit (docket.access.limits), is what is measured
+    no_limits = {"DOCKET_QUERY_RPM": "0", "DOCKET_MCP_RPM": "0"}
+    data_dir = Path(tempfile.mkdtemp(prefix="docket-bench-mcp-"))
+    cloud = LocalCloud(data_dir, persist=False, env=no_limits)
     cloud.start(s3_port=free_port())
     gateway = Gateway(cloud, port=free_port()).start()
     try:
