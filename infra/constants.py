@@ -31,7 +31,11 @@ from docket.wiring import (  # noqa: E402
     LIMITS_TABLE,
     PIPELINE_DLQ,
     REEMBED_STATE_MACHINE,
+    SYNC_BACKFILL_STATE_MACHINE,
+    SYNC_TABLE,
     TEXT_BUCKET,
+    TICKETS_SOURCE,
+    TICKETS_TABLE,
     WIRING,
     Wiring,
 )
@@ -51,7 +55,11 @@ __all__ = [
     "LIMITS_TABLE",
     "PIPELINE_DLQ",
     "REEMBED_STATE_MACHINE",
+    "SYNC_BACKFILL_STATE_MACHINE",
+    "SYNC_TABLE",
     "TEXT_BUCKET",
+    "TICKETS_SOURCE",
+    "TICKETS_TABLE",
     "WIRING",
     "Wiring",
 ]

@@ -52,6 +52,7 @@ class Resources:
     domain_arn: str
     state_machine_arn: str
     reembed_state_machine_arn: str
+    sync_backfill_state_machine_arn: str
     reembed_job_role: iam.IRole
     sender_identity_arn: str
     provider_secret: secretsmanager.ISecret
@@ -85,6 +86,7 @@ class Access(Construct):
             "docket-api": self._api,
             "docket-mcp": self._mcp,
             "docket-authorizer": self._authorizer,
+            "docket-sync": self._sync,
             "docket-agent-model": self._agent_model,
             "docket-agent-tool": self._agent_tool,
             "docket-agent-approval": self._agent_approval,
@@ -206,6 +208,17 @@ class Access(Construct):
         self._table(role, "Generations", c.GENERATIONS_TABLE, write=True)
         self._table(role, "Keys", c.KEYS_TABLE, write=True, indexes=True)  # /keys
         self._buckets(role)  # rate limits, quotas, /usage
+        self._sync_rows(role)  # docket sync verify repairs rows in the request
+        backfill = self.r.sync_backfill_state_machine_arn
+        allow(role, "SyncBackfill", ["states:StartExecution"], [backfill])
+        allow(
+            role,
+            "SyncBackfillExecutions",
+            ["states:DescribeExecution"],
+            [backfill.replace(":stateMachine:", ":execution:") + ":*"],
+            reason="Backfill executions are named per run at run time; the ARN pattern is this "
+            "one state machine's executions.",
+        )
         reembed = self.r.reembed_state_machine_arn
         allow(role, "ReembedStateMachine", ["states:StartExecution"], [reembed])
         allow(
@@ -292,6 +305,27 @@ class Access(Construct):
         self._buckets(role)  # its rate limit: the one thing it writes
         self._search(role, write=False)
         self._models(role)
+
+    def _sync_rows(self, role: iam.IRole) -> None:
+        """What syncing a source row takes: read the row (and scan the table), record its state,
+        write its document record and object, dead-letter what cannot be taken."""
+        tickets = self.r.tables[c.TICKETS_TABLE].table_arn
+        allow(role, "ReadSourceRows", ["dynamodb:GetItem", "dynamodb:Scan"], [tickets])
+        self._table(role, "SyncState", c.SYNC_TABLE, write=True)
+        self._table(role, "Documents", c.DOCUMENTS_TABLE, write=True)
+        self._objects(
+            role,
+            "Uploads",
+            c.DOCUMENTS_BUCKET,
+            ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+            "tenants/*",
+        )
+        self._list(role, "ListUploads", c.DOCUMENTS_BUCKET, "tenants/*")
+        allow(role, "DeadLetters", ["sqs:SendMessage"], [self.r.queues[c.INGEST_DLQ].queue_arn])
+
+    def _sync(self, role: iam.IRole) -> None:
+        # the stream's read grant comes with its event source (ingestion.py)
+        self._sync_rows(role)
 
     def _authorizer(self, role: iam.IRole) -> None:
         # it reads keys (never writes them); JWTs are checked against the provider's public keys

@@ -49,6 +49,9 @@ class DocketStack(Stack):
         secrets = Secrets(self, "Secrets", stage=stage)
         machine_arn = state_machine_arn(self, c.physical_name(c.AGENT_STATE_MACHINE, stage))
         reembed_arn = state_machine_arn(self, c.physical_name(c.REEMBED_STATE_MACHINE, stage))
+        backfill_arn = state_machine_arn(
+            self, c.physical_name(c.SYNC_BACKFILL_STATE_MACHINE, stage)
+        )
         job_role = reembed_job_role(
             self, data.buckets[c.TEXT_BUCKET], settings.reembed_job_model_data
         )
@@ -66,6 +69,7 @@ class DocketStack(Stack):
                 ingest_dlq_url=data.queues[c.INGEST_DLQ].queue_url,
                 state_machine_arn=machine_arn,
                 reembed_state_machine_arn=reembed_arn,
+                sync_backfill_state_machine_arn=backfill_arn,
                 reembed_job_role_arn=job_role.role_arn,
                 opensearch_endpoint=f"https://{search.endpoint}",
                 provider_secret_name=secrets.providers.secret_name,
@@ -92,6 +96,7 @@ class DocketStack(Stack):
                 domain_arn=search.domain_arn,
                 state_machine_arn=machine_arn,
                 reembed_state_machine_arn=reembed_arn,
+                sync_backfill_state_machine_arn=backfill_arn,
                 reembed_job_role=job_role,
                 sender_identity_arn=agent.sender_identity_arn,
                 provider_secret=secrets.providers,
@@ -192,6 +197,7 @@ class DocketStack(Stack):
         CfnOutput(self, "SearchEndpoint", value=search.endpoint)
         CfnOutput(self, "AgentStateMachineArn", value=machine_arn)
         CfnOutput(self, "ReembedStateMachineArn", value=reembed_arn)
+        CfnOutput(self, "TicketsTable", value=data.tables[c.TICKETS_TABLE].table_name)
         CfnOutput(self, "SlackSecretName", value=secrets.slack.secret_name)
         CfnOutput(self, "ProviderSecretName", value=secrets.providers.secret_name)
 
@@ -204,6 +210,7 @@ def function_environment(
     ingest_dlq_url: str,
     state_machine_arn: str,
     reembed_state_machine_arn: str,
+    sync_backfill_state_machine_arn: str,
     reembed_job_role_arn: str,
     opensearch_endpoint: str,
     provider_secret_name: str,
@@ -225,6 +232,10 @@ def function_environment(
         "DOCKET_GENERATIONS_TABLE": tables[c.GENERATIONS_TABLE],
         "DOCKET_KEYS_TABLE": tables[c.KEYS_TABLE],
         "DOCKET_LIMITS_TABLE": tables[c.LIMITS_TABLE],
+        "DOCKET_SYNC_TABLE": tables[c.SYNC_TABLE],
+        # the example source (docket.wiring.TICKETS_SOURCE), reading the deployed tickets table
+        "DOCKET_SYNC_SOURCES": json.dumps([{**c.TICKETS_SOURCE, "table": tables[c.TICKETS_TABLE]}]),
+        "DOCKET_SYNC_BACKFILL_STATE_MACHINE_ARN": sync_backfill_state_machine_arn,
         "DOCKET_REEMBED_STATE_MACHINE_ARN": reembed_state_machine_arn,
         "DOCKET_REEMBED_JOB_ROLE_ARN": reembed_job_role_arn,
         "DOCKET_INGEST_DLQ_URL": ingest_dlq_url,

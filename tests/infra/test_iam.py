@@ -91,17 +91,18 @@ def test_only_the_api_and_the_rebuild_drive_state_machines(synth: Synth) -> None
         # the rebuild answers its own job's task token, on its own state machine only
         (arn,) = granted(synth, "docket-reembed", action)
         assert json.dumps(arn).endswith(f':stateMachine:{reembed}"]]}}'), arn
+    backfill = f"{c.SYNC_BACKFILL_STATE_MACHINE}-{stage}"
     started = sorted(json.dumps(a) for a in granted(synth, "docket-api", "states:StartExecution"))
-    assert len(started) == 2
+    assert len(started) == 3  # a task, a rebuild, a backfill of a synced table
     assert {s.rsplit(":stateMachine:", 1)[1] for s in started} == {
         f'{machine}"]]}}',
         f'{reembed}"]]}}',
+        f'{backfill}"]]}}',
     }
     described = [json.dumps(a) for a in granted(synth, "docket-api", "states:DescribeExecution")]
-    assert sorted(d.split(":execution:")[1] for d in described) == [
-        f'{machine}:*"]]}}',
-        f'{reembed}:*"]]}}',
-    ]
+    assert sorted(d.split(":execution:")[1] for d in described) == sorted(
+        [f'{machine}:*"]]}}', f'{reembed}:*"]]}}', f'{backfill}:*"]]}}']
+    )
     (arn,) = granted(synth, "docket-api", "states:StopExecution")
     assert f":execution:{machine}:*" in json.dumps(arn)
     for fn in WIRING.functions:
@@ -280,11 +281,17 @@ def test_every_function_that_searches_reads_the_live_generation(synth: Synth) ->
     assert writers == {"docket-api", "docket-reembed"}
 
 
-def test_only_the_rebuild_scans_and_only_the_chunks_table(synth: Synth) -> None:
+def test_scans_are_the_rebuilds_of_chunks_and_the_syncs_of_the_source_table(
+    synth: Synth,
+) -> None:
     chunks = {"Fn::GetAtt": [logical(synth, "AWS::DynamoDB::Table", c.CHUNKS_TABLE), "Arn"]}
+    tickets = {"Fn::GetAtt": [logical(synth, "AWS::DynamoDB::Table", c.TICKETS_TABLE), "Arn"]}
     assert granted(synth, "docket-reembed", "dynamodb:Scan") == [chunks]
+    # the backfill and `docket sync verify` (in the API) read the synced table whole
+    for fn in ("docket-sync", "docket-api"):
+        assert granted(synth, fn, "dynamodb:Scan") == [tickets], fn
     for fn in WIRING.functions:
-        if fn.name != "docket-reembed":
+        if fn.name not in ("docket-reembed", "docket-sync", "docket-api"):
             assert not granted(synth, fn.name, "dynamodb:Scan"), fn.name
 
 

@@ -567,6 +567,39 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    """A synced source table (tenant administrators): verify and repair, or backfill."""
+    client = _client(args, scopes=["admin"])
+    if args.sync_cmd == "verify":
+        body = client.json("POST", f"/sync/{args.source}/verify", json={"repair": not args.dry_run})
+        if args.json:
+            print(json.dumps(body, indent=2))
+            return 0
+        repaired = body["repaired"]
+        verb = "to repair" if args.dry_run else "repaired"
+        print(
+            f"{body['source']} ({body['tenant']}): {body['rows']} rows, {body['in_sync']} in sync, "
+            f"{body['pending']} in the pipeline; {verb}: {repaired['missing']} missing, "
+            f"{repaired['stale']} stale, {repaired['orphaned']} orphaned"
+        )
+        for skipped in body["skipped"]:
+            print(f"skipped {skipped['item_id']}: {skipped['reason']}")
+        return 0
+    run = client.json("POST", f"/sync/{args.source}/backfill", ok=(202,))
+    print(f"backfill {run['run']} started")
+    if not args.wait:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        status = client.json("GET", f"/sync/{args.source}/backfills/{run['run']}")["status"]
+        if status != "RUNNING":
+            print(f"backfill {run['run']}: {status}")
+            return 0 if status == "SUCCEEDED" else 1
+        time.sleep(0.5)
+    print(f"backfill {run['run']} still running after {args.timeout:.0f} s", file=sys.stderr)
+    return 1
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     client = _client(args, scopes=["admin"])
     if args.index_cmd == "status":
@@ -871,6 +904,21 @@ def build_parser() -> argparse.ArgumentParser:
     kp.add_argument("key_id")
     client_opts(kp)
     kp.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("sync", help="a synced source table: verify and repair, backfill (admin)")
+    ssub = p.add_subparsers(dest="sync_cmd", required=True)
+    sp = ssub.add_parser("verify", help="compare your tenant's rows with its documents, repair")
+    sp.add_argument("--source", default="tickets", help="the sync source (%(default)s)")
+    sp.add_argument("--dry-run", action="store_true", help="report the drift, repair nothing")
+    client_opts(sp)
+    sp.add_argument("--json", action="store_true", help="print the API's response body")
+    sp.set_defaults(func=cmd_sync)
+    sp = ssub.add_parser("backfill", help="sync every row already in the table")
+    sp.add_argument("--source", default="tickets", help="the sync source (%(default)s)")
+    sp.add_argument("--wait", action="store_true", help="follow it to its end")
+    sp.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits")
+    client_opts(sp)
+    sp.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("models", help="the embedding models an index generation can use")
     msub = p.add_subparsers(dest="models_cmd", required=True)

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from docket.sync.config import SyncSource, parse_sources
+
 
 def _name_set(value: object) -> object:
     """A set of names from the environment: a JSON list ('["a", "b"]') or comma-separated (a,b)."""
@@ -264,6 +266,15 @@ class Settings(BaseSettings):
     key_mcp_rpm: int = Field(default=600, ge=0)
     ingest_bytes_per_day: int = Field(default=10 * 1024**3, ge=0)
     key_ingest_bytes_per_day: int = Field(default=0, ge=0)
+
+    # change data capture (docket.sync): the source tables, as a JSON list of docket.sync.config
+    # SyncSource objects; the state of each synced row; the backfill's state machine
+    sync_sources: Annotated[list[SyncSource], NoDecode, BeforeValidator(parse_sources)] = Field(
+        default_factory=list
+    )
+    sync_table: str = "docket-sync"
+    sync_backfill_state_machine_arn: str | None = None  # set by the deployment / the local cloud
+    sync_backfill_segments: int = Field(default=4, ge=1, le=64)
 
     @model_validator(mode="after")
     def _overlap_fits(self) -> Settings:

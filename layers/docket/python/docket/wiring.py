@@ -111,6 +111,23 @@ GENERATIONS_TABLE = "docket-generations"
 REEMBED_STATE_MACHINE = "docket-reembed"
 KEYS_TABLE = "docket-keys"
 LIMITS_TABLE = "docket-limits"
+TICKETS_TABLE = "docket-tickets"
+SYNC_TABLE = "docket-sync"
+SYNC_BACKFILL_STATE_MACHINE = "docket-sync-backfill"
+# the example source table (a service desk's tickets) and how it is synced (docket.sync.config):
+# resolved tickets only, the title as the heading, the body and the resolution as the text
+TICKETS_SOURCE = {
+    "name": "tickets",
+    "table": TICKETS_TABLE,
+    "key": "id",
+    "title": "title",
+    "text": ["body", "resolution"],
+    "tenant": "tenant",
+    "acl": "acl_groups",
+    "version": "version",
+    "updated_at": "updated_at",
+    "filter": {"status": "resolved"},
+}
 
 
 WIRING = Wiring(
@@ -139,6 +156,10 @@ WIRING = Wiring(
         ),
         # rate-limit and quota token buckets, one item each
         TableSpec(LIMITS_TABLE, partition_key="pk", stream=False, ttl_attribute="expires_at"),
+        # the example source table of change data capture (its stream feeds docket-sync), and
+        # the state of each synced row (docket.sync)
+        TableSpec(TICKETS_TABLE, partition_key="id", ttl_attribute="expires_at"),
+        TableSpec(SYNC_TABLE, partition_key="pk", stream=False),
     ),
     queues=(
         QueueSpec(INGEST_DLQ),
@@ -152,6 +173,7 @@ WIRING = Wiring(
         FunctionSpec("docket-api", "api", memory_mb=1024, timeout_s=29),
         FunctionSpec("docket-mcp", "mcp", memory_mb=1024, timeout_s=29),
         FunctionSpec("docket-authorizer", "authorizer", memory_mb=512, timeout_s=10),
+        FunctionSpec("docket-sync", "sync", memory_mb=512, timeout_s=120),
         FunctionSpec("docket-agent-model", "agent_model", memory_mb=1024, timeout_s=300),
         FunctionSpec("docket-agent-tool", "agent_tool", memory_mb=1024, timeout_s=900),
         FunctionSpec("docket-agent-approval", "agent_approval", memory_mb=512, timeout_s=30),
@@ -177,6 +199,14 @@ WIRING = Wiring(
             max_batching_window_s=0.5,
             on_failure_queue=PIPELINE_DLQ,
         ),
+        EventSourceSpec(
+            "docket-sync",
+            "dynamodb_stream",
+            TICKETS_TABLE,
+            batch_size=25,
+            max_batching_window_s=0.2,
+            on_failure_queue=PIPELINE_DLQ,
+        ),
     ),
     notifications=(BucketNotificationSpec(DOCUMENTS_BUCKET, INGEST_QUEUE, prefix="tenants/"),),
     state_machines=(
@@ -193,6 +223,11 @@ WIRING = Wiring(
             REEMBED_STATE_MACHINE,
             "reembed.asl.json",
             functions={"ReembedFunctionArn": "docket-reembed"},
+        ),
+        StateMachineSpec(
+            SYNC_BACKFILL_STATE_MACHINE,
+            "sync_backfill.asl.json",
+            functions={"SyncFunctionArn": "docket-sync"},
         ),
     ),
 )

@@ -377,8 +377,10 @@ def openapi() -> Response[str]:
 
 from docket.api import approvals as approval_routes  # noqa: E402  (its routes use app's handlers)
 from docket.api import keys as key_routes  # noqa: E402
+from docket.api import sync as sync_routes  # noqa: E402
 
 app.include_router(key_routes.router)
+app.include_router(sync_routes.router)
 
 app.include_router(approval_routes.router)
 

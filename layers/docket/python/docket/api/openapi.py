@@ -73,6 +73,9 @@ ROUTES: dict[tuple[str, str], tuple[int, tuple[int, ...]]] = {
     ("get", "/keys"): (200, (403,)),
     ("delete", "/keys/{key_id}"): (200, (403, 404, 422)),
     ("get", "/usage"): (200, ()),
+    ("post", "/sync/{source}/verify"): (200, (*_BODY, 403, 404)),
+    ("post", "/sync/{source}/backfill"): (202, (403, 404, 422)),
+    ("get", "/sync/{source}/backfills/{run}"): (200, (403, 404, 422)),
 }
 PUBLIC = {("get", "/health"), ("get", "/openapi.json")}
 # Routes a browser opens (the approval page): their answers, errors included, are HTML.

@@ -4,6 +4,7 @@ and keep state in a data directory across restarts."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from docket.local import runtime, sigv4, state
-from docket.local.pollers import Poller, SqsPoller, StreamPoller
+from docket.local.pollers import Poller, SqsPoller, StreamPoller, TtlSweeper
 from docket.wiring import (
     AGENT_STATE_MACHINE,
     GENERATIONS_TABLE,
@@ -23,6 +24,9 @@ from docket.wiring import (
     LIMITS_TABLE,
     PIPELINE_DLQ,
     REEMBED_STATE_MACHINE,
+    SYNC_BACKFILL_STATE_MACHINE,
+    SYNC_TABLE,
+    TICKETS_SOURCE,
     WIRING,
     TableSpec,
     Wiring,
@@ -116,6 +120,7 @@ class LocalCloud:
         self.stream_arns: dict[str, str] = {}
         self.state_machine_arns: dict[str, str] = {}
         self.pollers: list[Poller] = []
+        self.sweeper: TtlSweeper | None = None  # DynamoDB's TTL (docket.local.pollers)
         self.runtime: runtime.FunctionRuntime | None = None
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
@@ -142,6 +147,8 @@ class LocalCloud:
             "DOCKET_GENERATIONS_TABLE": GENERATIONS_TABLE,
             "DOCKET_KEYS_TABLE": KEYS_TABLE,
             "DOCKET_LIMITS_TABLE": LIMITS_TABLE,
+            "DOCKET_SYNC_TABLE": SYNC_TABLE,
+            "DOCKET_SYNC_SOURCES": json.dumps([TICKETS_SOURCE]),
             "DOCKET_REEMBED_JOB_RUNNER": "local",
             "DOCKET_AUTH_MODE": "local",
             "POWERTOOLS_SERVICE_NAME": "docket",
@@ -203,6 +210,9 @@ class LocalCloud:
             idle = self.wait_idle(timeout=drain_timeout, raise_on_timeout=False)
         finally:
             self._stopping.set()
+            if self.sweeper is not None:
+                self.sweeper.stop()
+                self.sweeper.join(timeout=30)
             for p in self.pollers:
                 p.stop()
             for p in self.pollers:
@@ -357,6 +367,7 @@ class LocalCloud:
         for name, variable in (
             (AGENT_STATE_MACHINE, "DOCKET_AGENT_STATE_MACHINE_ARN"),
             (REEMBED_STATE_MACHINE, "DOCKET_REEMBED_STATE_MACHINE_ARN"),
+            (SYNC_BACKFILL_STATE_MACHINE, "DOCKET_SYNC_BACKFILL_STATE_MACHINE_ARN"),
         ):
             if name in self.state_machine_arns:
                 os.environ[variable] = self.state_machine_arns[name]
@@ -420,6 +431,10 @@ class LocalCloud:
                 )
             p.start()
             self.pollers.append(p)
+        ttl = {t.name: t.ttl_attribute for t in self.wiring.tables if t.ttl_attribute}
+        if ttl and self.sweeper is None:
+            self.sweeper = TtlSweeper(ttl, self.region)
+            self.sweeper.start()
 
     # -- observing -----------------------------------------------------------------------------
 

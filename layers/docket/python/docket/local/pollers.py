@@ -398,3 +398,55 @@ def _trim_stream(region: str, stream_arn: str, processed_before: int) -> None:
             shard._docket_released = max(start, end)
     except Exception:  # housekeeping only
         log.debug("stream trim skipped", exc_info=True)
+
+
+class TtlSweeper(threading.Thread):
+    """DynamoDB's Time to Live, locally: every ``interval`` seconds, items whose TTL attribute
+    (epoch seconds) has passed are deleted, so their tables' streams see a REMOVE as on AWS
+    (where it happens within about two days; here within the interval)."""
+
+    def __init__(self, tables: dict[str, str], region: str, interval: float = 1.0) -> None:
+        super().__init__(name="ttl-sweeper", daemon=True)
+        self.tables = tables  # name → TTL attribute
+        self.region = region
+        self.interval = interval
+        self.expired = 0
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def sweep(self, now: float | None = None) -> int:
+        from docket import aws
+
+        ddb = aws.client("dynamodb", region=self.region)
+        cutoff = str(int(now if now is not None else time.time()))
+        deleted = 0
+        for table, attribute in self.tables.items():
+            keys = [
+                k["AttributeName"]
+                for k in ddb.describe_table(TableName=table)["Table"]["KeySchema"]
+            ]
+            kwargs: dict[str, Any] = {
+                "TableName": table,
+                "FilterExpression": "#ttl < :now",
+                "ExpressionAttributeNames": {"#ttl": attribute},
+                "ExpressionAttributeValues": {":now": {"N": cutoff}},
+            }
+            while True:
+                page = ddb.scan(**kwargs)
+                for item in page.get("Items", []):
+                    ddb.delete_item(TableName=table, Key={k: item[k] for k in keys})
+                    deleted += 1
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        self.expired += deleted
+        return deleted
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                self.sweep()
+            except Exception:  # a sweep that fails is tried again at the next interval
+                log.exception("TTL sweep failed")
