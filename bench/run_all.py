@@ -30,6 +30,7 @@ def plan() -> dict[str, list[str]]:
         "pdf": ["bench_pdf_extract.py"],
         "pipeline": pipeline,
         "mcp": ["bench_mcp.py", "--limit", "1000", "--json", str(RESULTS / "mcp.json")],
+        "sync": ["bench_sync.py", "--json", str(RESULTS / "sync.json")],
     }
 
 
