@@ -112,6 +112,17 @@ class Access(Construct):
             resources += [f"{table.table_arn}/index/{i.name}" for i in spec.indexes]
         allow(role, sid, TABLE_READ + (TABLE_WRITE if write else []), resources)
 
+    def _answer_cache(self, role: iam.IRole, *, lookup: bool) -> None:
+        """The answer cache: the query path reads and stores entries (``lookup``), the embed step
+        evicts the ones that depend on changed chunks (docket.cache.dynamodb)."""
+        table = self.r.tables[c.ANSWER_CACHE_TABLE].table_arn
+        if lookup:
+            actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"]
+            actions.append("dynamodb:BatchWriteItem")  # an entry's links, one per chunk
+        else:
+            actions = ["dynamodb:Query", "dynamodb:DeleteItem"]
+        allow(role, "AnswerCache", actions, [table])
+
     def _buckets(self, role: iam.IRole) -> None:
         """Rate-limit buckets: read one, update it on a condition (docket.access.dynamodb)."""
         table = self.r.tables[c.LIMITS_TABLE]
@@ -183,6 +194,7 @@ class Access(Construct):
         self._models(role)  # contextual chunks ("llm") call a chat model
 
     def _embed(self, role: iam.IRole) -> None:
+        self._answer_cache(role, lookup=False)
         self._table(role, "Chunks", c.CHUNKS_TABLE, write=False)
         self._table(role, "Generations", c.GENERATIONS_TABLE, write=False)
         self._table(role, "Documents", c.DOCUMENTS_TABLE, write=True)
@@ -208,6 +220,7 @@ class Access(Construct):
         self._table(role, "Generations", c.GENERATIONS_TABLE, write=True)
         self._table(role, "Keys", c.KEYS_TABLE, write=True, indexes=True)  # /keys
         self._buckets(role)  # rate limits, quotas, /usage
+        self._answer_cache(role, lookup=True)
         self._sync_rows(role)  # docket sync verify repairs rows in the request
         backfill = self.r.sync_backfill_state_machine_arn
         allow(role, "SyncBackfill", ["states:StartExecution"], [backfill])
@@ -302,7 +315,8 @@ class Access(Construct):
         self._table(role, "Documents", c.DOCUMENTS_TABLE, write=False)
         self._table(role, "Chunks", c.CHUNKS_TABLE, write=False)  # get_document's text
         self._table(role, "Generations", c.GENERATIONS_TABLE, write=False)
-        self._buckets(role)  # its rate limit: the one thing it writes
+        self._buckets(role)  # its rate limit
+        self._answer_cache(role, lookup=True)  # its ask tool answers through the cache
         self._search(role, write=False)
         self._models(role)
 

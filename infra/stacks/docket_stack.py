@@ -233,6 +233,7 @@ def function_environment(
         "DOCKET_KEYS_TABLE": tables[c.KEYS_TABLE],
         "DOCKET_LIMITS_TABLE": tables[c.LIMITS_TABLE],
         "DOCKET_SYNC_TABLE": tables[c.SYNC_TABLE],
+        "DOCKET_ANSWER_CACHE_TABLE": tables[c.ANSWER_CACHE_TABLE],
         # the example source (docket.wiring.TICKETS_SOURCE), reading the deployed tickets table
         "DOCKET_SYNC_SOURCES": json.dumps([{**c.TICKETS_SOURCE, "table": tables[c.TICKETS_TABLE]}]),
         "DOCKET_SYNC_BACKFILL_STATE_MACHINE_ARN": sync_backfill_state_machine_arn,

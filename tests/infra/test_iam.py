@@ -295,7 +295,9 @@ def test_scans_are_the_rebuilds_of_chunks_and_the_syncs_of_the_source_table(
             assert not granted(synth, fn.name, "dynamodb:Scan"), fn.name
 
 
-def test_the_mcp_server_writes_nothing_but_its_rate_limit(synth: Synth) -> None:
+def test_the_mcp_server_writes_nothing_but_its_rate_limit_and_cached_answers(
+    synth: Synth,
+) -> None:
     reads = ("dynamodb:Get", "dynamodb:BatchGet", "dynamodb:Query", "dynamodb:ConditionCheck")
     limits = logical(synth, "AWS::DynamoDB::Table", c.LIMITS_TABLE)
     assert granted(synth, "docket-mcp", "dynamodb:UpdateItem") == [{"Fn::GetAtt": [limits, "Arn"]}]
@@ -310,7 +312,11 @@ def test_the_mcp_server_writes_nothing_but_its_rate_limit(synth: Synth) -> None:
             "es:ESHttpDelete",
         )
 
-    rest = [st for st in statements(synth, "docket-mcp") if st.get("Sid") != "RateLimits"]
+    own = ("RateLimits", "AnswerCache")
+    cache = logical(synth, "AWS::DynamoDB::Table", c.ANSWER_CACHE_TABLE)
+    assert granted(synth, "docket-mcp", "dynamodb:PutItem") == [{"Fn::GetAtt": [cache, "Arn"]}]
+    assert not granted(synth, "docket-mcp", "dynamodb:DeleteItem")  # eviction is the embed step's
+    rest = [st for st in statements(synth, "docket-mcp") if st.get("Sid") not in own]
     assert [a for st in rest for a in actions(st) if writes(a)] == []
     chunks = logical(synth, "AWS::DynamoDB::Table", c.CHUNKS_TABLE)
     assert {"Fn::GetAtt": [chunks, "Arn"]} in granted(synth, "docket-mcp", "dynamodb:Query")

@@ -342,3 +342,18 @@ def test_chunks_the_table_refuses_fail_the_document_instead_of_leaving_it_pendin
     assert index.count_document("acme", doc.document_id) == 0
     assert chunks.list_for_document("acme", doc.document_id) == []
     assert [m["reason_code"] for m in dlq.messages] == ["store_rejected"]
+
+
+def test_chunks_that_change_or_leave_evict_the_answers_that_depend_on_them(env):
+    service, docs, chunks, blobs, dlq, embedder, index = env
+    evicted: list[tuple[str, list[str]]] = []
+    service.evict = lambda tenant, ids: evicted.append((tenant, sorted(ids))) or len(ids)
+    service.on_object_created(BUCKET, upload(blobs, "a.txt", b"kept paragraph\n\nold paragraph"))
+    drain(service, docs, chunks)
+    assert evicted == []  # new chunks: nothing cached can depend on them
+    before = {c.chunk_id: c.text for c in index.chunks.values()}
+    service.on_object_created(BUCKET, upload(blobs, "a.txt", b"kept paragraph\n\nnew paragraph"))
+    drain(service, docs, chunks)
+    gone = [cid for cid, text in before.items() if text == "old paragraph"]
+    assert evicted and evicted[0][0] == "acme"
+    assert {cid for _, ids in evicted for cid in ids} == set(gone)

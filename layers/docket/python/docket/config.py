@@ -276,6 +276,15 @@ class Settings(BaseSettings):
     sync_backfill_state_machine_arn: str | None = None  # set by the deployment / the local cloud
     sync_backfill_segments: int = Field(default=4, ge=1, le=64)
 
+    # the answer cache (docket.cache): off unless a tenant is listed ("*": every tenant); entries
+    # live in this table (else in the process), expire this long after they are stored, and a
+    # semantic hit needs this cosine similarity (calibrated: bench/bench_cache.py)
+    answer_cache_tenants: NameSet = frozenset()
+    answer_cache_table: str | None = None
+    answer_cache_ttl_seconds: int = Field(default=3600, ge=1, le=7 * 86_400)
+    answer_cache_similarity: float = Field(default=0.90, ge=0.5, le=1.0)
+    answer_cache_candidates: int = Field(default=500, ge=1, le=5000)
+
     @model_validator(mode="after")
     def _overlap_fits(self) -> Settings:
         if self.chunk_overlap_tokens > self.chunk_size_tokens // 2:

@@ -22,8 +22,10 @@ from docket.models import Answer, Citation, JsonInt, Principal, SearchFilter, Se
 
 if TYPE_CHECKING:
     from docket.answer.port import Answerer
+    from docket.cache.service import AnswerCache
     from docket.rerank.port import Reranker
     from docket.search.retrieval import Retriever
+    from docket.store.ports import DocumentStore
 
 RetrievalMode = Literal["bm25", "dense", "hybrid"]
 
@@ -47,6 +49,10 @@ class QueryRequest(BaseModel):
     rerank: bool = Field(
         default=True,
         description="rerank the fused candidates with the configured reranker, if there is one",
+    )
+    no_cache: bool = Field(
+        default=False,
+        description="answer afresh, without the answer cache (when the tenant has it on)",
     )
 
 
@@ -74,6 +80,10 @@ class QueryResponse(BaseModel):
     mode: RetrievalMode
     embedding_model: str
     timings_ms: dict[str, float]
+    cached: bool = Field(default=False, description="served from the answer cache")
+    cache_age_s: float | None = Field(
+        default=None, description="when cached: seconds since the answer was computed"
+    )
 
 
 class SearchResponse(BaseModel):
@@ -195,12 +205,16 @@ class QueryService:
         retriever: Retriever | Callable[[], Retriever],
         answerer: Answerer,
         reranker: Reranker | None = None,
+        cache: AnswerCache | None = None,
+        documents: DocumentStore | None = None,
     ) -> None:
         self.settings = settings
         # a retriever, or a callable that gives the live generation's (docket.generations.live)
         self._retriever = retriever
         self.answerer = answerer
         self.reranker = reranker
+        self.cache = cache
+        self.document_store = documents  # the cache checks the documents a hit drew on
 
     @property
     def retriever(self) -> Retriever:
@@ -270,7 +284,91 @@ class QueryService:
         )
 
     def ask(self, principal: Principal, request: QueryRequest) -> QueryResponse:
-        """The whole response at once, from the answerer's ``answer`` (its non-streaming path)."""
+        """The whole response at once, from the answerer's ``answer`` (its non-streaming path),
+        or from the answer cache when the tenant has it on (docket.cache.service)."""
+        cache = self.cache
+        if cache is None or request.no_cache or not cache.enabled_for(principal.tenant):
+            return self._ask(principal, request)
+        from docket.errors import DocketError
+        from docket.observability import logger
+
+        lookup = _Stopwatch()
+        try:
+            with lookup:
+                retriever = self.retriever
+                options = request.model_dump(
+                    mode="json", include={"top_k", "mode", "filters", "rerank"}
+                )
+                partition = cache.partition(principal, retriever.index.model.tag, options)
+                embedder = getattr(retriever, "embedder", None)
+                vector = (
+                    embedder.embed_query(request.question)
+                    if embedder is not None and request.mode != "bm25"
+                    else None
+                )
+                hit = cache.lookup(partition, request.question, vector)
+        except DocketError as exc:  # the cache is an optimisation: answer without it
+            logger.warning("answer cache unavailable", error=exc.message)
+            return self._ask(principal, request)
+        if hit is not None and self._still_there(principal, hit.documents):
+            cached = QueryResponse.model_validate_json(hit.response)
+            return cached.model_copy(
+                update={
+                    "question": request.question,
+                    "cached": True,
+                    "cache_age_s": round(hit.age_s, 1),
+                    "timings_ms": _rounded({"cache": lookup.ms, "total": lookup.ms}),
+                }
+            )
+        response = self._ask(principal, request)
+        if response.found:
+            depends = [c.chunk_id for c in response.citations] + [
+                c.chunk_id for c in response.chunks
+            ]
+            try:
+                cache.store_answer(
+                    partition,
+                    principal,
+                    request.question,
+                    vector,
+                    response.model_dump_json(),
+                    depends,
+                    self._indexed(principal, response),
+                )
+            except DocketError as exc:
+                logger.warning("answer not cached", error=exc.message)
+        return response
+
+    def _indexed(self, principal: Principal, response: QueryResponse) -> dict[str, str]:
+        """The documents an answer drew on, each with the content hash it has indexed."""
+        ids = dict.fromkeys(
+            [c.document_id for c in response.citations] + [c.document_id for c in response.chunks]
+        )
+        if self.document_store is None or not ids:
+            return {d: "" for d in ids}
+        records = self.document_store.get_many([(principal.tenant, d) for d in ids])
+        found = {d: records.get((principal.tenant, d)) for d in ids}
+        return {d: (r.indexed_hash or "") if r else "" for d, r in found.items()}
+
+    def _still_there(self, principal: Principal, documents: dict[str, str]) -> bool:
+        """Every document a cached answer drew on is still indexed with the same content, not
+        being deleted, and readable by the caller."""
+        if self.document_store is None or not documents:
+            return True
+        from docket.models import DocumentStatus
+
+        records = self.document_store.get_many([(principal.tenant, d) for d in documents])
+        for document_id, indexed_hash in documents.items():
+            doc = records.get((principal.tenant, document_id))
+            if doc is None or doc.status == DocumentStatus.DELETING:
+                return False
+            if (doc.indexed_hash or "") != indexed_hash:
+                return False
+            if doc.acl_groups and not set(doc.acl_groups) & principal.groups:
+                return False
+        return True
+
+    def _ask(self, principal: Principal, request: QueryRequest) -> QueryResponse:
         total, answering = _Stopwatch(), _Stopwatch()
         with total:
             retrieval = self._retrieval(principal, request)
@@ -380,6 +478,19 @@ def get_query_service() -> QueryService:
             retrievers[key] = retriever_for(live, get_index(live), get_embedder(live))
         return retrievers[key]
 
+    from docket.cache.service import get_answer_cache
+
+    cache = get_answer_cache(settings)
+    documents = None
+    if cache is not None:  # a hit is checked against the documents it drew on
+        from docket.store.dynamodb import DynamoDocumentStore
+
+        documents = DynamoDocumentStore(settings.documents_table)
     return QueryService(
-        settings, live_retriever, build_answerers(settings), reranker=get_reranker(settings)
+        settings,
+        live_retriever,
+        build_answerers(settings),
+        reranker=get_reranker(settings),
+        cache=cache,
+        documents=documents,
     )

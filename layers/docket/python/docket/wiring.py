@@ -113,6 +113,7 @@ KEYS_TABLE = "docket-keys"
 LIMITS_TABLE = "docket-limits"
 TICKETS_TABLE = "docket-tickets"
 SYNC_TABLE = "docket-sync"
+ANSWER_CACHE_TABLE = "docket-answer-cache"
 SYNC_BACKFILL_STATE_MACHINE = "docket-sync-backfill"
 # the example source table (a service desk's tickets) and how it is synced (docket.sync.config):
 # resolved tickets only, the title as the heading, the body and the resolution as the text
@@ -160,6 +161,14 @@ WIRING = Wiring(
         # the state of each synced row (docket.sync)
         TableSpec(TICKETS_TABLE, partition_key="id", ttl_attribute="expires_at"),
         TableSpec(SYNC_TABLE, partition_key="pk", stream=False),
+        # cached answers and, per chunk, the entries that depend on it (docket.cache.dynamodb)
+        TableSpec(
+            ANSWER_CACHE_TABLE,
+            partition_key="pk",
+            sort_key="sk",
+            stream=False,
+            ttl_attribute="expires_at",
+        ),
     ),
     queues=(
         QueueSpec(INGEST_DLQ),

@@ -12,9 +12,11 @@ from docket.store.s3 import S3BlobStore, SqsDeadLetterSink
 
 @cache
 def get_ingest_service() -> IngestService:
+    from docket.cache.service import get_answer_cache
     from docket.generations.live import write_targets
 
     settings = get_settings()
+    cache = get_answer_cache(settings)
     return IngestService(
         settings,
         documents=DynamoDocumentStore(settings.documents_table),
@@ -22,4 +24,5 @@ def get_ingest_service() -> IngestService:
         blobs=S3BlobStore(),
         dead_letters=SqsDeadLetterSink(settings.ingest_dlq_url or ""),
         targets=(lambda: write_targets(settings)) if settings.generations_table else None,
+        evict=cache.evict if cache is not None else None,
     )

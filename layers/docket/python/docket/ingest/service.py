@@ -97,8 +97,11 @@ class IngestService:
         extractor: Callable[..., ExtractedDocument] | None = None,
         contextualizer: Contextualizer | Literal[False] | None = False,
         targets: Callable[[], list[Target]] | None = None,
+        evict: Callable[[str, list[str]], int] | None = None,
     ) -> None:
         self.settings = settings
+        # the answer cache's eviction (docket.cache): entries that depend on changed chunks
+        self.evict = evict
         self.documents = documents
         self.chunks = chunks
         self.blobs = blobs
@@ -380,6 +383,8 @@ class IngestService:
         for key in sorted(touched):
             if self.finalize(index, records.get(key)):
                 outcome.finalized.append(key[1])
+        if self.evict is not None:
+            self._evict_answers(changes)
         logger.info(
             "indexed chunks",
             embedded=outcome.embedded,
@@ -447,6 +452,25 @@ class IngestService:
         """Those of ``keys`` whose document still exists and is not being deleted."""
         records = self.documents.get_many(sorted(keys))
         return {key for key in keys if _is_live(records.get(key))}
+
+    def _evict_answers(self, changes: Sequence[ChunkChange]) -> None:
+        """Cached answers that quoted or retrieved a chunk that changed or left: gone, after the
+        index has the change (an answer computed meanwhile depends on the new chunk ids)."""
+        assert self.evict is not None
+        by_tenant: dict[str, list[str]] = {}
+        for ch in changes:
+            if ch.event_name in ("MODIFY", "REMOVE") and ch.old is not None:
+                by_tenant.setdefault(ch.old.tenant, []).append(ch.old.chunk_id)
+        for tenant, chunk_ids in by_tenant.items():
+            try:
+                evicted = self.evict(tenant, chunk_ids)
+            except DocketError as exc:
+                # the chunk's record is written: failing it would not bring the eviction back;
+                # the entries still expire on time
+                logger.error("cached answers not evicted", tenant=tenant, error=exc.message)
+                continue
+            if evicted:
+                logger.info("cached answers evicted", tenant=tenant, entries=evicted)
 
     def _update_metadata(self, index: SearchIndex, changes: list[ChunkChange]) -> list[ChunkChange]:
         """Update in place; when the index lacks some of them, embed the batch again (rare)."""

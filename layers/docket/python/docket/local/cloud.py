@@ -18,6 +18,7 @@ from docket.local import runtime, sigv4, state
 from docket.local.pollers import Poller, SqsPoller, StreamPoller, TtlSweeper
 from docket.wiring import (
     AGENT_STATE_MACHINE,
+    ANSWER_CACHE_TABLE,
     GENERATIONS_TABLE,
     INGEST_DLQ,
     KEYS_TABLE,
@@ -148,6 +149,7 @@ class LocalCloud:
             "DOCKET_KEYS_TABLE": KEYS_TABLE,
             "DOCKET_LIMITS_TABLE": LIMITS_TABLE,
             "DOCKET_SYNC_TABLE": SYNC_TABLE,
+            "DOCKET_ANSWER_CACHE_TABLE": ANSWER_CACHE_TABLE,
             "DOCKET_SYNC_SOURCES": json.dumps([TICKETS_SOURCE]),
             "DOCKET_REEMBED_JOB_RUNNER": "local",
             "DOCKET_AUTH_MODE": "local",
