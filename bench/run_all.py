@@ -31,6 +31,7 @@ def plan() -> dict[str, list[str]]:
         "pipeline": pipeline,
         "mcp": ["bench_mcp.py", "--limit", "1000", "--json", str(RESULTS / "mcp.json")],
         "sync": ["bench_sync.py", "--json", str(RESULTS / "sync.json")],
+        "cache": ["bench_cache.py", "--latency", "--json", str(RESULTS / "cache.json")],
     }
 
 
