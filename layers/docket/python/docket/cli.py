@@ -162,6 +162,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"{cloud.data_dir / 'credentials.json'}"
     )
     print(f"MCP server {gateway.url}/mcp (streamable HTTP, a bearer token as for the API)")
+    from docket.wiring import TICKETS_TABLE
+
+    print(
+        f"Synced table {TICKETS_TABLE}: rows written at {cloud.s3_endpoint} (boto3, the AWS CLI) "
+        "become documents (resolved tickets: docket sync verify)"
+    )
     print("Ctrl-C to stop", flush=True)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -287,7 +287,9 @@ class QueryService:
         """The whole response at once, from the answerer's ``answer`` (its non-streaming path),
         or from the answer cache when the tenant has it on (docket.cache.service)."""
         cache = self.cache
-        if cache is None or request.no_cache or not cache.enabled_for(principal.tenant):
+        # no_cache, and rerank: false (a diagnostic request for the fused order) bypass it
+        bypass = request.no_cache or not request.rerank
+        if cache is None or bypass or not cache.enabled_for(principal.tenant):
             return self._ask(principal, request)
         from docket.errors import DocketError
         from docket.observability import logger

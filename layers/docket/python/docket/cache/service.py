@@ -19,7 +19,8 @@ document deleted a moment ago (its chunks not yet through the pipeline) is never
 fixed time after they were stored (a hit does not extend them). Only found answers are stored:
 a "not found" could be answered by the next upload.
 
-Off unless the tenant is in ``answer_cache_tenants`` ("*": every tenant); ``no_cache`` skips it.
+Off unless the tenant is in ``answer_cache_tenants`` ("*": every tenant); ``no_cache: true`` and
+``rerank: false`` skip it, and so do event streams (their deltas are the answerer's own).
 """
 
 from __future__ import annotations
