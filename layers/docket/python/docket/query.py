@@ -242,7 +242,9 @@ class QueryService:
             sources=frozenset(filters.sources) if filters and filters.sources is not None else None,
         )
 
-    def retrieve(self, principal: Principal, request: QueryRequest) -> tuple[Any, dict[str, float]]:
+    def retrieve(
+        self, principal: Principal, request: QueryRequest, vector: Any = None
+    ) -> tuple[Any, dict[str, float]]:
         """Retrieval, then (when a reranker is configured and the request allows it) reranking
         of the best ``rerank_top_n_candidates`` down to ``top_k``; if the reranker fails the
         fused order stands and the response says so in ``timings_ms`` (no ``rerank`` entry)."""
@@ -252,7 +254,11 @@ class QueryService:
             max(request.top_k, self.settings.rerank_top_n_candidates) if rerank else request.top_k
         )
         retriever = self.retriever
-        result = retriever.retrieve(request.question, flt, top_k=depth, mode=request.mode)
+        # the question's embedding, when the answer cache already computed it with this
+        # generation's model (a cutover in between: embedded again)
+        tag = retriever.index.model.tag
+        reuse = {"vector": vector[1]} if vector is not None and vector[0] == tag else {}
+        result = retriever.retrieve(request.question, flt, top_k=depth, mode=request.mode, **reuse)
         result = result.model_copy(update={"embedding_model": retriever.index.model.tag})
         timings = dict(result.timings)
         if rerank and result.hits:
@@ -303,12 +309,16 @@ class QueryService:
                 )
                 partition = cache.partition(principal, retriever.index.model.tag, options)
                 embedder = getattr(retriever, "embedder", None)
-                vector = (
-                    embedder.embed_query(request.question)
-                    if embedder is not None and request.mode != "bm25"
-                    else None
-                )
-                hit = cache.lookup(partition, request.question, vector)
+                embedded: list[Any] = []  # computed for the semantic tier, reused to retrieve
+
+                def embed() -> Any:
+                    if embedder is None or request.mode == "bm25":
+                        return None
+                    if not embedded:
+                        embedded.append(embedder.embed_query(request.question))
+                    return embedded[0]
+
+                hit = cache.lookup(partition, request.question, embed)
         except DocketError as exc:  # the cache is an optimisation: answer without it
             logger.warning("answer cache unavailable", error=exc.message)
             return self._ask(principal, request)
@@ -322,7 +332,8 @@ class QueryService:
                     "timings_ms": _rounded({"cache": lookup.ms, "total": lookup.ms}),
                 }
             )
-        response = self._ask(principal, request)
+        reuse = (retriever.index.model.tag, embedded[0]) if embedded else None
+        response = self._ask(principal, request, reuse)
         if response.found:
             depends = [c.chunk_id for c in response.citations] + [
                 c.chunk_id for c in response.chunks
@@ -332,7 +343,7 @@ class QueryService:
                     partition,
                     principal,
                     request.question,
-                    vector,
+                    embed(),
                     response.model_dump_json(),
                     depends,
                     self._indexed(principal, response),
@@ -370,10 +381,12 @@ class QueryService:
                 return False
         return True
 
-    def _ask(self, principal: Principal, request: QueryRequest) -> QueryResponse:
+    def _ask(
+        self, principal: Principal, request: QueryRequest, vector: Any = None
+    ) -> QueryResponse:
         total, answering = _Stopwatch(), _Stopwatch()
         with total:
-            retrieval = self._retrieval(principal, request)
+            retrieval = self._retrieval(principal, request, vector)
             with answering:
                 answer: Answer = self.answerer_for(principal).answer(
                     request.question, retrieval.hits
@@ -424,8 +437,10 @@ class QueryService:
         )
         return citation.model_copy(update={"source_uri": uri})
 
-    def _retrieval(self, principal: Principal, request: QueryRequest) -> _Retrieval:
-        result, timings = self.retrieve(principal, request)
+    def _retrieval(
+        self, principal: Principal, request: QueryRequest, vector: Any = None
+    ) -> _Retrieval:
+        result, timings = self.retrieve(principal, request, vector)
         return _Retrieval(
             hits=list(result.hits),
             chunks=[_retrieved_chunk(hit) for hit in result.hits],

@@ -155,11 +155,20 @@ class AnswerCache:
     def entry_id(question: str) -> str:
         return hashlib.sha256(normalise(question).encode()).hexdigest()[:32]
 
-    def lookup(self, partition: str, question: str, vector: np.ndarray | None) -> Hit | None:
+    def lookup(
+        self,
+        partition: str,
+        question: str,
+        vector: np.ndarray | Callable[[], np.ndarray | None] | None,
+    ) -> Hit | None:
+        """The freshest matching entry; ``vector``: the question's embedding, or what computes
+        it (asked only when the exact tier misses)."""
         now = self.clock()
         exact = self.store.get(partition, self.entry_id(question))
         if exact is not None and exact.expires_at > now:
             return Hit(exact.response, now - exact.created_at, "exact", 1.0, exact.documents)
+        if callable(vector):
+            vector = vector()
         if vector is None:
             return None
         terms, sig = content_terms(question), signature(question)

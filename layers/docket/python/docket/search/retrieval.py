@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from docket.config import Settings
-from docket.embedding.port import Embedder
+from docket.embedding.port import Embedder, Vectors
 from docket.errors import ModelMismatch
 from docket.models import EmbeddingModelInfo, SearchFilter, SearchHit
 from docket.search.fusion import Fusion, default_pivot
@@ -42,6 +42,7 @@ class Retriever(Protocol):
         top_k: int,
         mode: RetrievalMode = "hybrid",
         candidates: int | None = None,
+        vector: Vectors | None = None,
     ) -> RetrievalResult: ...
 
 
@@ -85,9 +86,12 @@ class HybridRetriever:
         top_k: int,
         mode: RetrievalMode = "hybrid",
         candidates: int | None = None,
+        vector: Vectors | None = None,
     ) -> RetrievalResult:
         """``top_k`` hits for ``mode``. Hybrid asks each retriever for ``candidates`` chunks
-        (default ``max(candidate_k, top_k)``) and fuses them, so it returns at most twice that."""
+        (default ``max(candidate_k, top_k)``) and fuses them, so it returns at most twice that.
+        ``vector``: the query's embedding by this retriever's embedder, when already computed
+        (the answer cache's lookup did)."""
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         self.check_model()
@@ -101,7 +105,8 @@ class HybridRetriever:
             return RetrievalResult(hits=hits, mode=mode, timings=timings)
 
         started = time.perf_counter()
-        vector = self.embedder.embed_query(query)
+        if vector is None:
+            vector = self.embedder.embed_query(query)
         timings["embed"] = _ms_since(started)
         if mode == "dense":
             started = time.perf_counter()
