@@ -45,7 +45,9 @@ def test_candidates_are_the_partitions_only(store: AnswerCacheStore) -> None:
     store.put(entry("e2"))
     store.put(entry("e3", partition="acme#p2"))
     store.put(entry("e4", partition="globex#p1", tenant="globex"))
-    assert sorted(e.entry_id for e in store.candidates("acme#p1", 100)) == ["e1", "e2"]
+    found = store.candidates("acme#p1", 100)
+    assert sorted(e.entry_id for e in found) == ["e1", "e2"]
+    assert all(e.vector and e.terms and e.expires_at == 4600.5 for e in found)
     assert [e.entry_id for e in store.candidates("acme#p2", 100)] == ["e3"]
     assert len(store.candidates("acme#p1", 1)) == 1
 

@@ -79,16 +79,21 @@ class DynamoCacheStore:
         return _entry(item) if item else None
 
     def candidates(self, partition: str, limit: int) -> Sequence[CacheEntry]:
+        """Without their responses (the bulk of an item): ``get`` reads the one that matches."""
         try:
             resp = self._ddb.query(
                 TableName=self.table_name,
                 KeyConditionExpression="pk = :p AND begins_with(sk, :q)",
                 ExpressionAttributeValues={":p": {"S": partition}, ":q": {"S": "q#"}},
+                ProjectionExpression="pk, sk, tenant, question, terms, vector, created_at, "
+                "expires_exact",
                 Limit=limit,
             )
         except Exception as exc:
             raise _wrap(exc, "cache query") from exc
-        entries = [_entry(i) for i in resp.get("Items", [])]
+        # read without them: an entry's response and documents come with ``get``
+        blank = {"response": {"S": ""}, "chunk_ids": {"S": ""}}
+        entries = [_entry({**i, **blank}) for i in resp.get("Items", [])]
         return sorted(entries, key=lambda e: -e.created_at)
 
     def put(self, entry: CacheEntry) -> None:

@@ -27,7 +27,8 @@ class AnswerCacheStore(Protocol):
     def get(self, partition: str, entry_id: str) -> CacheEntry | None: ...
 
     def candidates(self, partition: str, limit: int) -> Sequence[CacheEntry]:
-        """The partition's entries (newest first, at most ``limit``): the semantic tier's."""
+        """The partition's entries (at most ``limit``): the semantic tier's. Their ``response``
+        and ``documents`` may be left empty: the matching one is read whole with ``get``."""
         ...
 
     def put(self, entry: CacheEntry) -> None:

@@ -186,8 +186,10 @@ class AnswerCache:
                 best = (similarity, entry)
         if best is None:
             return None
-        entry = best[1]
-        return Hit(entry.response, now - entry.created_at, "semantic", best[0], entry.documents)
+        whole = self.store.get(partition, best[1].entry_id)  # its response, its documents
+        if whole is None:  # evicted meanwhile
+            return None
+        return Hit(whole.response, now - whole.created_at, "semantic", best[0], whole.documents)
 
     def store_answer(
         self,
