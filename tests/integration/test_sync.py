@@ -113,32 +113,35 @@ def test_insert_update_and_delete_are_answered(cloud: LocalCloud, api: Api, tabl
     table.put_item(Item=ticket("T-1", "The VPN drops every hour: upgrade the client to 5.2.", 2))
     settle(cloud)
     wait_for(lambda: "upgrade the client" in quotes(api, "Why does the VPN drop every hour?"))
-    assert "renew the certificate" not in quotes(api, "Why does the VPN drop every hour?")
+    wait_for(
+        lambda: "renew the certificate" not in quotes(api, "Why does the VPN drop every hour?")
+    )
 
     table.delete_item(Key={"id": "T-1"})
     settle(cloud)
     wait_for(lambda: doc_of(api, "T-1") is None)
-    assert "VPN" not in quotes(api, "Why does the VPN drop every hour?")
+    wait_for(lambda: "VPN" not in quotes(api, "Why does the VPN drop every hour?"))
 
 
 def test_an_acl_change_retags_the_chunks_without_embedding_again(
     cloud: LocalCloud, api: Api, table: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from docket.embedding.onnx import OnnxEmbedder
+    from docket.ingest.service import IngestService
 
-    embedded: list[str] = []  # every text sent to the local model for a document's chunks
+    outcomes: list[Any] = []  # what each embed step did: chunks embedded, re-tagged, deleted
 
-    def counting(self: Any, texts: Any) -> Any:
-        embedded.extend(texts)
-        return real(self, texts)
+    def counting(self: Any, changes: Any) -> Any:
+        outcome = real(self, changes)
+        outcomes.append(outcome)
+        return outcome
 
-    real = OnnxEmbedder.embed_documents
-    monkeypatch.setattr(OnnxEmbedder, "embed_documents", counting)
+    real = IngestService.on_chunk_changes
+    monkeypatch.setattr(IngestService, "on_chunk_changes", counting)
     table.put_item(Item=ticket("T-2", "Payroll exports fail on the 31st: rerun on the 1st."))
     settle(cloud)
     before = wait_for(lambda: (d := doc_of(api, "T-2")) and d["status"] == "indexed" and d)
-    assert any("Payroll exports" in t for t in embedded)  # the first version was embedded
-    embedded.clear()
+    assert sum(o.embedded for o in outcomes) >= 1  # the first version was embedded
+    outcomes.clear()
     table.put_item(
         Item=ticket(
             "T-2", "Payroll exports fail on the 31st: rerun on the 1st.", 2, acl_groups=["payroll"]
@@ -149,9 +152,11 @@ def test_an_acl_change_retags_the_chunks_without_embedding_again(
     after = doc_of(api, "T-2", groups=("payroll",))
     assert after["acl_groups"] == ["payroll"] and after["indexed_hash"] == before["indexed_hash"]
     assert "rerun on the 1st" in quotes(api, "When do payroll exports fail?", ("payroll",))
-    assert "rerun on the 1st" not in quotes(api, "When do payroll exports fail?")
-    # the chunks were re-tagged in place: no chunk went to the model again (questions did)
-    assert [t for t in embedded if "Payroll exports fail" in t] == []
+    # the chunks' groups follow the document's through the pipeline: then the query enforces them
+    wait_for(lambda: "rerun on the 1st" not in quotes(api, "When do payroll exports fail?"))
+    # the chunks were re-tagged in place: none went to the model again
+    assert sum(o.updated for o in outcomes) >= 1
+    assert sum(o.embedded for o in outcomes) == 0
     assert after["chunk_count"] == before["chunk_count"]
 
 
@@ -170,7 +175,7 @@ def test_a_row_leaves_when_its_ttl_expires(cloud: LocalCloud, api: Api, table: A
     wait_for(lambda: table.get_item(Key={"id": "T-3"}).get("Item") is None, timeout=10)
     settle(cloud)
     wait_for(lambda: doc_of(api, "T-3") is None)
-    assert "tray 2" not in quotes(api, "What to do when the printer on floor 3 jams?")
+    wait_for(lambda: "tray 2" not in quotes(api, "What to do when the printer on floor 3 jams?"))
 
 
 def test_a_replayed_older_record_never_brings_back_an_older_version(
