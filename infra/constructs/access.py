@@ -340,6 +340,29 @@ class Access(Construct):
     def _sync(self, role: iam.IRole) -> None:
         # the stream's read grant comes with its event source (ingestion.py)
         self._sync_rows(role)
+        # the backfill exports the table to S3 (point-in-time recovery) and reads the files
+        tickets = self.r.tables[c.TICKETS_TABLE].table_arn
+        allow(
+            role,
+            "ExportSourceTable",
+            ["dynamodb:DescribeTable", "dynamodb:ExportTableToPointInTime"],
+            [tickets],
+        )
+        allow(
+            role,
+            "DescribeExports",
+            ["dynamodb:DescribeExport"],
+            [f"{tickets}/export/*"],
+            reason="Exports are named by DynamoDB when they start; the ARN pattern is this one "
+            "table's exports.",
+        )
+        self._objects(
+            role,
+            "ExportFiles",
+            c.TEXT_BUCKET,
+            ["s3:PutObject", "s3:PutObjectAcl", "s3:AbortMultipartUpload", "s3:GetObject"],
+            "sync-exports/*",
+        )
 
     def _authorizer(self, role: iam.IRole) -> None:
         # it reads keys (never writes them); JWTs are checked against the provider's public keys

@@ -237,6 +237,8 @@ def function_environment(
         # the example source (docket.wiring.TICKETS_SOURCE), reading the deployed tickets table
         "DOCKET_SYNC_SOURCES": json.dumps([{**c.TICKETS_SOURCE, "table": tables[c.TICKETS_TABLE]}]),
         "DOCKET_SYNC_BACKFILL_STATE_MACHINE_ARN": sync_backfill_state_machine_arn,
+        # every table has point-in-time recovery (data.py): backfills export instead of scanning
+        "DOCKET_SYNC_BACKFILL_METHOD": "export",
         "DOCKET_REEMBED_STATE_MACHINE_ARN": reembed_state_machine_arn,
         "DOCKET_REEMBED_JOB_ROLE_ARN": reembed_job_role_arn,
         "DOCKET_INGEST_DLQ_URL": ingest_dlq_url,

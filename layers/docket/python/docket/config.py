@@ -275,6 +275,11 @@ class Settings(BaseSettings):
     sync_table: str = "docket-sync"
     sync_backfill_state_machine_arn: str | None = None  # set by the deployment / the local cloud
     sync_backfill_segments: int = Field(default=4, ge=1, le=64)
+    # how the backfill reads the table: a segmented Scan, or (on AWS, where point-in-time
+    # recovery is on) an export to S3 under sync_export_prefix of the text bucket, which reads
+    # none of the table's capacity
+    sync_backfill_method: Literal["scan", "export"] = "scan"
+    sync_export_prefix: str = "sync-exports/"
 
     # the answer cache (docket.cache): off unless a tenant is listed ("*": every tenant); entries
     # live in this table (else in the process), expire this long after they are stored, and a

@@ -49,6 +49,7 @@ Outcome = Literal[
     "created", "updated", "unchanged", "removed", "stale", "skipped", "dead_lettered", "ignored"
 ]
 MAX_RESYNCS = 3
+TOMBSTONE = "~"  # sorts after every character of an order
 
 _TENANT = TypeAdapter(TenantId)
 _GROUPS = TypeAdapter(list[GroupName])
@@ -242,7 +243,11 @@ class SyncService:
                 return "ignored", True
         if tenant is None:
             return "ignored", True
+        # a tombstone sorts after the version it deleted: a copy of that version read before
+        # the delete (an export, a slow scan page) can never bring the row back
         order = max(order_of(source, hint), previous.order if previous else "")
+        if not order.endswith(TOMBSTONE):
+            order += TOMBSTONE
         return self._leave(source, item_id, tenant, order, "deleted", None)
 
     def _leave(
