@@ -20,13 +20,11 @@ import argparse
 import itertools
 import json
 import random
-import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import free_port, nearest_rank, scifact_rows, scifact_test_questions
+from common import gateway_client, percentiles, scifact_rows, scifact_test_questions
 
 ROLES = ["contractors", "interns", "managers", "engineers", "nurses", "drivers", "teachers"]
 THINGS = ["remote work", "overtime", "parking", "gym membership", "travel insurance", "a laptop"]
@@ -233,27 +231,10 @@ def cross_acl(
 
 def latency(limit: int, queries: int) -> dict[str, Any]:
     """A miss, then the same question again (a hit), through the local cloud's gateway."""
-    import httpx
-
-    from docket import aws
-    from docket.local.cloud import LocalCloud
-    from docket.local.gateway import Gateway
-
     docs = scifact_rows(limit=limit) or []
     questions = scifact_test_questions(queries)
     env = {"DOCKET_ANSWER_CACHE_TENANTS": "bench", "DOCKET_QUERY_RPM": "0"}
-    cloud = LocalCloud(Path(tempfile.mkdtemp(prefix="docket-bench-cache-")), persist=False, env=env)
-    cloud.start(s3_port=free_port())
-    gateway = Gateway(cloud, port=free_port()).start()
-    try:
-        s3 = aws.client("s3")
-        for d in docs:
-            body = f"{d.get('title', '')}\n\n{d['text']}".encode()
-            s3.put_object(Bucket="docket-documents", Key=f"tenants/bench/{d['_id']}.txt", Body=body)
-        cloud.wait_idle(timeout=7200)
-        http = httpx.Client(base_url=gateway.url, timeout=60)
-        token = http.post("/_local/token", json={"tenant": "bench"}).json()["token"]
-        headers = {"authorization": f"Bearer {token}", "accept": "application/json"}
+    with gateway_client(env, "docket-bench-cache-", docs) as (_, http, headers):
         baseline: list[float] = []
         miss: list[float] = []
         hit: list[float] = []
@@ -280,24 +261,10 @@ def latency(limit: int, queries: int) -> dict[str, Any]:
             "questions": len(questions),
             "found": found,
             "served_from_cache": served,
-            "no_cache_ms": {
-                "p50": round(statistics.median(baseline), 1),
-                "p95": round(nearest_rank(baseline, 95), 1),
-            },
-            "miss_ms": {
-                "p50": round(statistics.median(miss), 1),
-                "p95": round(nearest_rank(miss, 95), 1),
-            },
-            "hit_ms": {
-                "p50": round(statistics.median(hit), 1),
-                "p95": round(nearest_rank(hit, 95), 1),
-            }
-            if hit
-            else None,
+            "no_cache_ms": percentiles(baseline, 1),
+            "miss_ms": percentiles(miss, 1),
+            "hit_ms": percentiles(hit, 1) if hit else None,
         }
-    finally:
-        gateway.stop()
-        cloud.stop()
 
 
 def main() -> int:

@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-from common import free_port, nearest_rank, scifact_rows, scifact_test_questions
+from common import gateway_client, nearest_rank, scifact_rows, scifact_test_questions
 
 
 def main() -> int:
@@ -35,30 +34,9 @@ def main() -> int:
         return 2
     questions = scifact_test_questions(args.queries)
 
-    import httpx
-
-    from docket import aws
-    from docket.local.cloud import LocalCloud
-    from docket.local.gateway import Gateway
-
     # the MCP layer, not the per-tenant rate limit (docket.access.limits), is what is measured
     no_limits = {"DOCKET_QUERY_RPM": "0", "DOCKET_MCP_RPM": "0"}
-    data_dir = Path(tempfile.mkdtemp(prefix="docket-bench-mcp-"))
-    cloud = LocalCloud(data_dir, persist=False, env=no_limits)
-    cloud.start(s3_port=free_port())
-    gateway = Gateway(cloud, port=free_port()).start()
-    try:
-        s3 = aws.client("s3")
-        for d in docs:
-            body = f"{d.get('title', '')}\n\n{d['text']}".encode()
-            s3.put_object(
-                Bucket="docket-documents", Key=f"tenants/bench/scifact/{d['_id']}.txt", Body=body
-            )
-        cloud.wait_idle(timeout=7200)
-        http = httpx.Client(base_url=gateway.url, timeout=60)
-        token = http.post("/_local/token", json={"tenant": "bench"}).json()["token"]
-        # JSON on both: a REST client that also accepts text/event-stream gets the event stream
-        headers = {"authorization": f"Bearer {token}", "accept": "application/json"}
+    with gateway_client(no_limits, "docket-bench-mcp-", docs) as (_, http, headers):
 
         def rest(question: str) -> list[str]:
             resp = http.post("/query", json={"question": question}, headers=headers)
@@ -111,9 +89,6 @@ def main() -> int:
         print(f"same chunk ids on all three paths: {same} of {len(questions)}")
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
-    finally:
-        gateway.stop()
-        cloud.stop()
     return 0
 
 

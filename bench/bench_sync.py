@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
 
-from common import free_port, nearest_rank, scifact_rows
+from common import gateway_client, percentiles, scifact_rows
 
 
 def main() -> int:
@@ -35,24 +33,10 @@ def main() -> int:
     if docs is None:
         return 2
 
-    import boto3
-    import httpx
-
-    from docket.local.cloud import LocalCloud
-    from docket.local.gateway import Gateway
     from docket.wiring import TICKETS_TABLE
 
-    cloud = LocalCloud(Path(tempfile.mkdtemp(prefix="docket-bench-sync-")), persist=False)
-    cloud.start(s3_port=free_port())
-    gateway = Gateway(cloud, port=free_port()).start()
-    try:
-        table = boto3.resource(
-            "dynamodb",
-            endpoint_url=cloud.s3_endpoint,
-            region_name=cloud.region,
-            aws_access_key_id=cloud.credentials[0],
-            aws_secret_access_key=cloud.credentials[1],
-        ).Table(TICKETS_TABLE)
+    with gateway_client({}, "docket-bench-sync-") as (cloud, http, headers):
+        table = cloud.endpoint_resource("dynamodb").Table(TICKETS_TABLE)
 
         def ticket(n: int, body: str, version: int) -> dict[str, object]:
             d = docs[n]
@@ -70,9 +54,6 @@ def main() -> int:
             table.put_item(Item=ticket(n, d["text"], 1))
         cloud.wait_idle(timeout=3600)
         backlog_s = time.perf_counter() - started
-        http = httpx.Client(base_url=gateway.url, timeout=60)
-        token = http.post("/_local/token", json={"tenant": "bench"}).json()["token"]
-        headers = {"authorization": f"Bearer {token}", "accept": "application/json"}
 
         def texts(question: str) -> str:
             """The text of the chunks a question retrieves."""
@@ -120,14 +101,8 @@ def main() -> int:
             "rows": len(docs),
             "backlog_s": round(backlog_s, 1),
             "rows_per_s": round(len(docs) / backlog_s, 1),
-            "edit_visible_s": {
-                "p50": round(statistics.median(edit_s), 2),
-                "p95": round(nearest_rank(edit_s, 95), 2),
-            },
-            "delete_gone_s": {
-                "p50": round(statistics.median(delete_s), 2),
-                "p95": round(nearest_rank(delete_s, 95), 2),
-            },
+            "edit_visible_s": percentiles(edit_s),
+            "delete_gone_s": percentiles(delete_s),
             "deleted_answered_again": resurrected,
         }
         print(f"{len(docs)} rows synced in {backlog_s:.1f} s ({results['rows_per_s']} rows/s)")
@@ -143,9 +118,6 @@ def main() -> int:
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
         return 0 if resurrected == 0 else 1
-    finally:
-        gateway.stop()
-        cloud.stop()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DOCKET_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -49,3 +52,48 @@ def scifact_test_questions(limit: int = 0) -> list[str]:
     queries = (json.loads(line) for line in (SHARED / "scifact" / "queries.jsonl").open())
     texts = [q["text"] for q in queries if q["_id"] in test_ids]
     return texts[:limit] if limit else texts
+
+
+def percentiles(values: list[float], digits: int = 2) -> dict[str, float]:
+    """p50 (the median) and p95 (nearest rank) of ``values``, rounded."""
+    import statistics
+
+    return {
+        "p50": round(statistics.median(values), digits),
+        "p95": round(nearest_rank(values, 95), digits),
+    }
+
+
+@contextmanager
+def gateway_client(
+    env: dict[str, str], prefix: str, documents: list[dict] | None = None, tenant: str = "bench"
+) -> Iterator[tuple[Any, Any, dict[str, str]]]:
+    """A local cloud (settings ``env``) and its gateway, ``documents`` (SciFact rows) uploaded
+    to ``tenant`` and indexed: (the cloud, an HTTP client of the gateway, headers with a token of
+    ``tenant`` asking for JSON). Stopped on the way out."""
+    import tempfile
+
+    import httpx
+
+    from docket import aws
+    from docket.local.cloud import LocalCloud
+    from docket.local.gateway import Gateway
+
+    cloud = LocalCloud(Path(tempfile.mkdtemp(prefix=prefix)), persist=False, env=env)
+    cloud.start(s3_port=free_port())
+    gateway = Gateway(cloud, port=free_port()).start()
+    try:
+        s3 = aws.client("s3")
+        for d in documents or []:
+            body = f"{d.get('title', '')}\n\n{d['text']}".encode()
+            s3.put_object(
+                Bucket="docket-documents", Key=f"tenants/{tenant}/scifact/{d['_id']}.txt", Body=body
+            )
+        cloud.wait_idle(timeout=7200)
+        http = httpx.Client(base_url=gateway.url, timeout=60)
+        token = http.post("/_local/token", json={"tenant": tenant}).json()["token"]
+        # JSON: a client that also accepts text/event-stream would get the event stream
+        yield cloud, http, {"authorization": f"Bearer {token}", "accept": "application/json"}
+    finally:
+        gateway.stop()
+        cloud.stop()

@@ -174,6 +174,20 @@ class Access(Construct):
             "of this one domain; fine-grained access control limits them to chunks* indexes.",
         )
 
+    def _start_and_follow(
+        self, role: iam.IRole, sid: str, arn: str, named: str, start_sid: str | None = None
+    ) -> None:
+        """Start executions of one state machine and describe them (``named``: how they are
+        named, the reason their grant is an ARN pattern)."""
+        allow(role, start_sid or sid, ["states:StartExecution"], [arn])
+        allow(
+            role,
+            f"{sid}Executions",
+            ["states:DescribeExecution"],
+            [arn.replace(":stateMachine:", ":execution:") + ":*"],
+            reason=f"{named} at run time; the ARN pattern is this one state machine's executions.",
+        )
+
     def _send_email(self, role: iam.IRole) -> None:
         allow(role, "SendEmailAsSender", ["ses:SendRawEmail"], [self.r.sender_identity_arn])
 
@@ -222,25 +236,18 @@ class Access(Construct):
         self._buckets(role)  # rate limits, quotas, /usage
         self._answer_cache(role, lookup=True)
         self._sync_rows(role)  # docket sync verify repairs rows in the request
-        backfill = self.r.sync_backfill_state_machine_arn
-        allow(role, "SyncBackfill", ["states:StartExecution"], [backfill])
-        allow(
+        self._start_and_follow(
             role,
-            "SyncBackfillExecutions",
-            ["states:DescribeExecution"],
-            [backfill.replace(":stateMachine:", ":execution:") + ":*"],
-            reason="Backfill executions are named per run at run time; the ARN pattern is this "
-            "one state machine's executions.",
+            "SyncBackfill",
+            self.r.sync_backfill_state_machine_arn,
+            "Backfill executions are named per run",
         )
-        reembed = self.r.reembed_state_machine_arn
-        allow(role, "ReembedStateMachine", ["states:StartExecution"], [reembed])
-        allow(
+        self._start_and_follow(
             role,
-            "ReembedExecutions",
-            ["states:DescribeExecution"],
-            [reembed.replace(":stateMachine:", ":execution:") + ":*"],
-            reason="Rebuild executions are named per generation at run time; the ARN pattern "
-            "is this one state machine's executions.",
+            "Reembed",
+            self.r.reembed_state_machine_arn,
+            "Rebuild executions are named per generation",
+            start_sid="ReembedStateMachine",
         )
         sm = self.r.state_machine_arn
         executions = sm.replace(":stateMachine:", ":execution:") + ":*"

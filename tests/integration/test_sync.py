@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 
 from docket.local.cloud import LocalCloud
@@ -49,14 +48,7 @@ def api(cloud_and_api: tuple[LocalCloud, Api]) -> Api:
 @pytest.fixture(scope="module")
 def table(cloud: LocalCloud) -> Any:
     """The tickets table through the local AWS endpoint (port+1), signed with its key."""
-    resource = boto3.resource(
-        "dynamodb",
-        endpoint_url=cloud.s3_endpoint,
-        region_name=cloud.region,
-        aws_access_key_id=cloud.credentials[0],
-        aws_secret_access_key=cloud.credentials[1],
-    )
-    return resource.Table(TICKETS_TABLE)
+    return cloud.endpoint_resource("dynamodb").Table(TICKETS_TABLE)
 
 
 def ticket(item_id: str, body: str, version: int = 1, **extra: Any) -> dict[str, Any]:

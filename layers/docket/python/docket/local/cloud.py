@@ -481,6 +481,21 @@ class LocalCloud:
             out.append(json.loads(m["Body"]))
         return out
 
+    def endpoint_resource(self, service: str) -> Any:
+        """A boto3 resource (``dynamodb``, ``s3``...) of the local AWS endpoint (port+1), signed
+        with its key: what a user's own code or tool would use."""
+        import boto3
+
+        if self.s3_endpoint is None:
+            raise RuntimeError("the local cloud's AWS endpoint is not started")
+        return boto3.resource(
+            service,
+            endpoint_url=self.s3_endpoint,
+            region_name=self.region,
+            aws_access_key_id=self.credentials[0],
+            aws_secret_access_key=self.credentials[1],
+        )
+
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         import json
 
