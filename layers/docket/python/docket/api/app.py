@@ -223,7 +223,8 @@ def create_document(body: CreateDocumentRequest) -> Response[CreateDocumentRespo
     # the day's upload quota: the declared size (the upload URL then takes exactly that many
     # bytes), or the most a file may be when the size is not declared
     try:
-        limiter().charge(caller, "ingest_bytes", float(body.size_bytes or settings.max_file_bytes))
+        declared = settings.max_file_bytes if body.size_bytes is None else body.size_bytes
+        limiter().charge(caller, "ingest_bytes", float(declared))
     except (errors.RateLimited, errors.FileTooLarge) as exc:
         if body.size_bytes is None:  # say why a small file was counted as a large one
             exc.message += (
