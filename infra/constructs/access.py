@@ -215,9 +215,10 @@ class Access(Construct):
         self._search(role, write=True)
         self._models(role)
 
-    def _api(self, role: iam.IRole) -> None:
+    def _uploads(self, role: iam.IRole) -> None:
+        """Document records and their uploads: write, head (a missing object reads as 404),
+        delete; for the API's presigned PUT the signature carries this role's permission."""
         self._table(role, "Documents", c.DOCUMENTS_TABLE, write=True)
-        # presigned PUT (the signature carries this role's permission), head and delete
         self._objects(
             role,
             "Uploads",
@@ -226,6 +227,9 @@ class Access(Construct):
             "tenants/*",
         )
         self._list(role, "ListUploads", c.DOCUMENTS_BUCKET, "tenants/*")
+
+    def _api(self, role: iam.IRole) -> None:
+        self._uploads(role)
         self._table(role, "Agent", c.AGENT_TABLE, write=True, indexes=True)
         self._objects(role, "AgentObjects", c.AGENT_BUCKET, ["s3:GetObject", "s3:PutObject"])
         self._list(role, "ListAgentObjects", c.AGENT_BUCKET, "*")
@@ -328,24 +332,16 @@ class Access(Construct):
         self._models(role)
 
     def _sync_rows(self, role: iam.IRole) -> None:
-        """What syncing a source row takes: read the row (and scan the table), record its state,
-        write its document record and object, dead-letter what cannot be taken."""
+        """What syncing a source row takes besides its document (``_uploads``): read the row
+        (and scan the table), record its state, dead-letter what cannot be taken."""
         tickets = self.r.tables[c.TICKETS_TABLE].table_arn
         allow(role, "ReadSourceRows", ["dynamodb:GetItem", "dynamodb:Scan"], [tickets])
         self._table(role, "SyncState", c.SYNC_TABLE, write=True)
-        self._table(role, "Documents", c.DOCUMENTS_TABLE, write=True)
-        self._objects(
-            role,
-            "Uploads",
-            c.DOCUMENTS_BUCKET,
-            ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-            "tenants/*",
-        )
-        self._list(role, "ListUploads", c.DOCUMENTS_BUCKET, "tenants/*")
         allow(role, "DeadLetters", ["sqs:SendMessage"], [self.r.queues[c.INGEST_DLQ].queue_arn])
 
     def _sync(self, role: iam.IRole) -> None:
         # the stream's read grant comes with its event source (ingestion.py)
+        self._uploads(role)
         self._sync_rows(role)
         # the backfill exports the table to S3 (point-in-time recovery) and reads the files
         tickets = self.r.tables[c.TICKETS_TABLE].table_arn

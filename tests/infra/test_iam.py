@@ -56,6 +56,13 @@ def logical(synth: Synth, cfn_type: str, name: str) -> str:
 
 
 @pytest.mark.parametrize("function", [f.name for f in WIRING.functions])
+def test_a_role_grants_each_statement_once(synth: Synth, function: str) -> None:
+    # docket's own statements carry a Sid (CDK's grants do not): one each per role
+    sids = [s["Sid"] for s in statements(synth, function) if s.get("Sid")]
+    assert len(sids) == len(set(sids)), sorted(sids)
+
+
+@pytest.mark.parametrize("function", [f.name for f in WIRING.functions])
 def test_nothing_on_star_but_star_only_actions(synth: Synth, function: str) -> None:
     for s in statements(synth, function):
         assert s["Effect"] == "Allow"
