@@ -41,17 +41,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from common import auc  # bench/ is on sys.path as a script
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_CLAIMS = 160
 TOP = 3
 
 
-def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
-    pos, neg = np.asarray(positive, float), np.asarray(negative, float)
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
+def plain(hits: Sequence[Any]) -> list[dict[str, str]]:
+    return [
+        {"src": h.chunk.source, "title": h.chunk.title or "", "text": h.chunk.text} for h in hits
+    ]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -66,13 +66,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     out: dict[str, list[dict[str, Any]]] = {}
     for (name, split), rows in dump.items():
         confidence = current_scores(assess_rows(rows))
-
-        def plain(hits: Sequence[Any]) -> list[dict[str, str]]:
-            return [
-                {"src": h.chunk.source, "title": h.chunk.title or "", "text": h.chunk.text}
-                for h in hits
-            ]
-
         out[f"{name}:{split}"] = [
             {
                 "qid": row["qid"],

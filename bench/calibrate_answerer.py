@@ -45,6 +45,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "docket" / "python"))
 
+from common import auc  # noqa: E402  (bench/ is on sys.path as a script)
 from docket.answer import ExtractiveAnswerer  # noqa: E402
 from docket.answer import answerability as model_module  # noqa: E402
 from docket.answer.lexical import content_terms  # noqa: E402
@@ -245,13 +246,6 @@ def dump_rgb(path: Path, k: int, cache: Path | None) -> dict[tuple[str, str], li
 
 
 # --- fit -------------------------------------------------------------------------------------------
-
-
-def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
-    """Probability that a random answerable case scores above a random unanswerable one."""
-    pos, neg = np.asarray(positive, float), np.asarray(negative, float)
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[float, np.ndarray]:

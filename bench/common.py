@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,15 @@ def scifact_test_questions(limit: int = 0) -> list[str]:
     queries = (json.loads(line) for line in (SHARED / "scifact" / "queries.jsonl").open())
     texts = [q["text"] for q in queries if q["_id"] in test_ids]
     return texts[:limit] if limit else texts
+
+
+def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """Probability that a random positive case scores above a random negative one (ties 0.5)."""
+    import numpy as np
+
+    pos, neg = np.asarray(positive, float), np.asarray(negative, float)
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
 
 
 def percentiles(values: list[float], digits: int = 2) -> dict[str, float]:
